@@ -1,0 +1,50 @@
+# Two commands do everything on a fresh machine: `make book` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+JB := $(VENV)/bin/jupyter-book
+STAMP := $(VENV)/.installed-stamp
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+.PHONY: install data book test unit nbval site notebooks clean
+.DEFAULT_GOAL := book
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[book,test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+install: $(STAMP)
+
+data: install
+	$(PY) -m lsutils data fashion_mnist
+
+book: data
+	$(JB) build . -W -n --keep-going
+	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+unit: data
+	$(PY) -m pytest tests --ignore=tests/test_site.py -q
+
+nbval: data
+	$(PY) -m pytest chapters $(NBVAL) -q
+
+site: install
+	$(PY) -m pytest tests/test_site.py -q
+
+test: data
+	$(PY) -m pytest tests chapters --ignore=tests/test_site.py $(NBVAL) -q
+	$(JB) build . -W -n --keep-going
+	$(PY) -m pytest tests/test_site.py -q
+
+# Re-execute every chapter in place (after changing code or results), so the stored outputs
+# that nbval compares are what the code produces now.
+notebooks: install
+	for nb in $$(find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*'); do \
+	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 $$nb || exit 1; \
+	done
+
+clean:
+	rm -rf _build

@@ -1,0 +1,349 @@
+"""The results store: experiments are registered functions of a frozen config.
+
+``run(name, preset)`` returns the cached result or computes and stores it. On disk, under
+``results/<name>/``: ``<preset>.json`` (config, data, provenance, checksums) and, when the
+experiment returns arrays, ``<preset>.npz``. A sweep caches each run under
+``<preset>.runs/<key>.json`` through the ``memo`` argument its function receives, so an
+interrupted sweep resumes where it stopped. JSON and npz only, never pickle; every write is
+atomic (temp file + ``os.replace``); every file carries a SHA-256 that is checked on load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import io
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+PRESETS = ("smoke", "cpu", "gpu")
+BOOK_PRESETS = ("gpu", "cpu")  # what a chapter may show, best first; smoke is for tests only
+FORMAT = 1
+REPO = Path(__file__).resolve().parent.parent
+
+
+class ResultError(RuntimeError):
+    """A stored result is missing, corrupt or stale."""
+
+
+class CorruptResultError(ResultError):
+    """A result file does not parse or does not match its checksum."""
+
+
+class StaleResultError(ResultError):
+    """A result was produced by another experiment version or another config."""
+
+
+Memo = Callable[[str, Callable[[], dict]], dict]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    version: int
+    fn: Callable[[Any, Memo], dict]
+    presets: dict[str, Any]
+    description: str
+
+
+@dataclass
+class Result:
+    name: str
+    preset: str
+    version: int
+    config: dict
+    data: dict
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    cached: bool = False
+
+    def describe(self) -> str:
+        """One line saying what produced this result (for captions and provenance tables)."""
+        p = self.provenance
+        return (f"{self.name} v{self.version}, preset '{self.preset}', {p.get('device', '?')}, "
+                f"commit {p.get('git_commit', '?')[:10]}, {p.get('wall_time_s', 0):.0f} s, "
+                f"{p.get('date', '?')[:10]}")
+
+
+REGISTRY: dict[str, Experiment] = {}
+
+
+def experiment(name: str, version: int, presets: dict[str, Any]):
+    """Register ``fn(config, memo) -> dict`` as experiment ``name``.
+
+    ``presets`` maps each of smoke/cpu/gpu to a frozen dataclass config. Bump ``version``
+    whenever the code changes what the experiment computes: older results then count as stale.
+    """
+    missing = set(PRESETS) - set(presets)
+    if missing:
+        raise ValueError(f"experiment {name!r}: presets must define {PRESETS}, missing {sorted(missing)}")
+    for preset, cfg in presets.items():
+        if not (dataclasses.is_dataclass(cfg) and cfg.__dataclass_params__.frozen):
+            raise ValueError(f"experiment {name!r}: preset {preset!r} must be a frozen dataclass")
+
+    def register(fn):
+        REGISTRY[name] = Experiment(name, version, fn, dict(presets), (fn.__doc__ or "").strip())
+        return fn
+
+    return register
+
+
+def results_dir() -> Path:
+    """``$LSBOOK_RESULTS`` if set (tests use a temporary one), else ``results/`` in the repository."""
+    return Path(os.environ.get("LSBOOK_RESULTS", REPO / "results"))
+
+
+def get(name: str) -> Experiment:
+    _load_registry()
+    if name not in REGISTRY:
+        raise ValueError(f"unknown experiment {name!r}; registered: {', '.join(sorted(REGISTRY)) or 'none'}")
+    return REGISTRY[name]
+
+
+def _load_registry() -> None:
+    import lsutils.experiments  # noqa: F401  (registers on import)
+
+
+def _check_preset(preset: str) -> None:
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+
+
+def result_path(name: str, preset: str) -> Path:
+    return results_dir() / name / f"{preset}.json"
+
+
+# ---------------------------------------------------------------- serialisation
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types; numpy and torch scalars become Python numbers."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:  # 0-d torch tensor
+        return obj.item()
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} in a result; use numbers, strings, lists, dicts or np.ndarray")
+
+
+def _digest(payload: dict) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _atomic_write(path: Path, blob: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_record(path: Path, record: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Write arrays first, then the JSON that vouches for them: a crash leaves no valid JSON
+    pointing at a missing or half-written npz."""
+    if arrays:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        blob = buf.getvalue()
+        npz = path.with_suffix(".npz")
+        _atomic_write(npz, blob)
+        record["arrays"] = {"file": npz.name, "sha256": hashlib.sha256(blob).hexdigest(),
+                            "names": sorted(arrays)}
+    record["sha256"] = _digest(record)
+    _atomic_write(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+
+
+def _read_record(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    try:
+        record = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptResultError(f"{path} is corrupt (not valid JSON: {exc}); "
+                                 f"delete it or recompute with --recompute") from exc
+    if not isinstance(record, dict) or "sha256" not in record:
+        raise CorruptResultError(f"{path} is corrupt (no checksum); delete it or recompute with --recompute")
+    stored = record.pop("sha256")
+    if _digest(record) != stored:
+        raise CorruptResultError(f"{path} is corrupt (checksum mismatch: edited or damaged); "
+                                 f"recompute with --recompute")
+    arrays: dict[str, np.ndarray] = {}
+    if "arrays" in record:
+        npz = path.with_name(record["arrays"]["file"])
+        try:
+            blob = npz.read_bytes()
+        except FileNotFoundError as exc:
+            raise CorruptResultError(f"{npz} is missing but {path} refers to it") from exc
+        if hashlib.sha256(blob).hexdigest() != record["arrays"]["sha256"]:
+            raise CorruptResultError(f"{npz} is corrupt (checksum mismatch); recompute with --recompute")
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    return record, arrays
+
+
+# ---------------------------------------------------------------- provenance
+
+def git_commit() -> str:
+    """HEAD of the repository the code runs from, with '+dirty' when tracked files differ."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if head and dirty else "")
+
+
+def device_name() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {platform.processor() or platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def provenance(wall_time_s: float) -> dict:
+    import torch
+
+    from lsutils import __version__
+
+    return {"git_commit": git_commit(), "lsutils": __version__, "torch": torch.__version__,
+            "python": platform.python_version(), "platform": platform.platform(),
+            "device": device_name(), "wall_time_s": round(wall_time_s, 3),
+            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+# ---------------------------------------------------------------- the API
+
+def _config_dict(exp: Experiment, preset: str) -> dict:
+    return _jsonable(exp.presets[preset])
+
+
+def _check_current(record: dict, exp: Experiment, preset: str, path: Path) -> None:
+    if record.get("version") != exp.version:
+        raise StaleResultError(f"{path} was produced by version {record.get('version')} of "
+                               f"{exp.name!r}, the code is version {exp.version}; rerun "
+                               f"`python -m lsutils run {exp.name} --preset {preset}`")
+    if record.get("config") != _config_dict(exp, preset):
+        raise StaleResultError(f"{path} was produced with another config than preset {preset!r} "
+                               f"has now; rerun `python -m lsutils run {exp.name} --preset {preset} --recompute`")
+
+
+def load(name: str, preset: str) -> Result:
+    """The stored result; raises ``ResultError`` (missing, corrupt or stale), never computes."""
+    exp, path = get(name), result_path(name, preset)
+    _check_preset(preset)
+    if not path.exists():
+        raise ResultError(f"no stored result for {name!r} preset {preset!r} ({path}); "
+                          f"compute it with `python -m lsutils run {name} --preset {preset}`")
+    record, arrays = _read_record(path)
+    _check_current(record, exp, preset, path)
+    return Result(name, preset, record["version"], record["config"], record["data"], arrays,
+                  record["provenance"], cached=True)
+
+
+def best(name: str) -> Result:
+    """The best book preset stored for ``name`` (gpu, else cpu): what a chapter shows."""
+    problems = []
+    for preset in BOOK_PRESETS:
+        if result_path(name, preset).exists():
+            return load(name, preset)  # a corrupt or stale best result is an error, not a fallback
+        problems.append(preset)
+    raise ResultError(f"no stored {'/'.join(problems)} result for {name!r}; compute one with "
+                      f"`python -m lsutils run {name} --preset cpu`")
+
+
+def _memo_for(exp: Experiment, preset: str, config: dict) -> Memo:
+    runs = results_dir() / exp.name / f"{preset}.runs"
+
+    def memo(key: str, compute: Callable[[], dict]) -> dict:
+        if not key.replace("-", "").replace("_", "").replace(".", "").replace("=", "").isalnum():
+            raise ValueError(f"run key must be letters, digits and -_.= only, got {key!r}")
+        path = runs / f"{key}.json"
+        if path.exists():
+            try:
+                record, _ = _read_record(path)
+                if record.get("version") == exp.version and record.get("config") == config:
+                    return record["data"]
+                warnings.warn(f"{path} is from another version/config; recomputing this run")
+            except CorruptResultError as exc:
+                warnings.warn(f"{exc}; recomputing this run")
+        t0 = time.perf_counter()
+        data = _jsonable(compute())
+        _write_record(path, {"format": FORMAT, "experiment": exp.name, "version": exp.version,
+                             "preset": preset, "key": key, "config": config, "data": data,
+                             "provenance": provenance(time.perf_counter() - t0)}, {})
+        return data
+
+    return memo
+
+
+def run(name: str, preset: str, recompute: bool = False) -> Result:
+    """Return the cached result of ``name`` at ``preset``, computing and storing it if needed.
+
+    A corrupt or stale cache file is reported with a warning and recomputed. ``recompute``
+    discards the result and every cached run of its sweep.
+    """
+    exp = get(name)
+    _check_preset(preset)
+    path = result_path(name, preset)
+    if recompute:
+        for f in (results_dir() / name / f"{preset}.runs").glob("*.json"):
+            f.unlink()
+    elif path.exists():
+        try:
+            return load(name, preset)
+        except ResultError as exc:
+            warnings.warn(f"{exc}; recomputing")
+    config = _config_dict(exp, preset)
+    t0 = time.perf_counter()
+    out = exp.fn(exp.presets[preset], _memo_for(exp, preset, config))
+    wall = time.perf_counter() - t0
+    arrays = {k: np.asarray(v) for k, v in out.items() if isinstance(v, np.ndarray)}
+    data = _jsonable({k: v for k, v in out.items() if k not in arrays})
+    record = {"format": FORMAT, "experiment": name, "version": exp.version, "preset": preset,
+              "config": config, "data": data, "provenance": provenance(wall)}
+    if not arrays:
+        path.with_suffix(".npz").unlink(missing_ok=True)
+    _write_record(path, record, arrays)
+    return Result(name, preset, exp.version, config, data, arrays, record["provenance"], cached=False)
+
+
+def status(name: str) -> dict[str, str]:
+    """For each preset: 'ok', 'missing', 'stale', 'corrupt', or 'partial (n runs)'."""
+    out = {}
+    for preset in PRESETS:
+        runs = len(list((results_dir() / name / f"{preset}.runs").glob("*.json")))
+        try:
+            load(name, preset)
+            out[preset] = "ok"
+        except CorruptResultError:
+            out[preset] = "corrupt"
+        except StaleResultError:
+            out[preset] = "stale"
+        except ResultError:
+            out[preset] = f"partial ({runs} runs)" if runs else "missing"
+    return out

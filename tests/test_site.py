@@ -1,0 +1,94 @@
+"""The rendered site is offline-first: nothing is loaded from another host.
+
+Runs after `jupyter-book build` (make test does that); fails if the site has not been built.
+"""
+
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+HTML = Path(__file__).resolve().parent.parent / "_build" / "html"
+
+
+class _Loads(HTMLParser):
+    """Collect every URL the page would fetch at load: scripts, stylesheets, fonts, icons, iframes."""
+
+    def __init__(self):
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag in ("script", "img", "iframe", "source") and a.get("src"):
+            self.urls.append(a["src"])
+        if tag == "link" and a.get("href") and set((a.get("rel") or "").split()) & {
+                "stylesheet", "preload", "icon", "modulepreload", "prefetch"}:
+            self.urls.append(a["href"])
+
+
+def _external(url: str) -> bool:
+    u = urlparse(url)
+    return bool(u.scheme in ("http", "https") or url.startswith("//"))
+
+
+def test_the_checker_catches_external_loads():
+    parser = _Loads()
+    parser.feed('<script src="https://cdn.example.org/mathjax.js"></script>'
+                '<link rel="stylesheet" href="//fonts.example.org/css"><script src="_static/local.js"></script>'
+                '<link rel="canonical" href="https://example.org/page">')
+    assert [u for u in parser.urls if _external(u)] == ["https://cdn.example.org/mathjax.js",
+                                                         "//fonts.example.org/css"]
+
+
+def _pages():
+    if not (HTML / "index.html").exists():
+        pytest.fail(f"{HTML}/index.html is missing: build the book first (make book)")
+    return sorted(HTML.rglob("*.html"))
+
+
+def test_index_exists_and_math_is_local():
+    index = (HTML / "index.html").read_text()
+    assert "_static/mathjax/tex-mml-chtml.js" in index
+    assert (HTML / "_static" / "mathjax" / "tex-mml-chtml.js").stat().st_size > 500_000
+    assert (HTML / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+
+
+def test_no_external_loads():
+    offenders = []
+    for page in _pages():
+        parser = _Loads()
+        parser.feed(page.read_text(errors="replace"))
+        offenders += [f"{page.relative_to(HTML)}: {u}" for u in parser.urls if _external(u)]
+    assert not offenders, "pages load from other hosts:\n" + "\n".join(offenders[:20])
+
+
+def test_no_external_urls_in_css():
+    import re
+
+    offenders = []
+    for css in HTML.rglob("*.css"):
+        for url in re.findall(r"url\(\s*['\"]?([^'\")]+)", css.read_text(errors="replace")):
+            if _external(url):
+                offenders.append(f"{css.relative_to(HTML)}: {url}")
+        for imp in re.findall(r"@import\s+(?:url\()?['\"]?([^'\");]+)", css.read_text(errors="replace")):
+            if _external(imp):
+                offenders.append(f"{css.relative_to(HTML)}: @import {imp}")
+    assert not offenders, "stylesheets load from other hosts:\n" + "\n".join(offenders[:20])
+
+
+def test_no_thebe_or_binder_at_load():
+    for page in _pages():
+        text = page.read_text(errors="replace")
+        assert "thebe-lite" not in text and "mybinder.org" not in text, page
+
+
+def test_notebook_pages_offer_download():
+    notebooks = sorted(Path(HTML.parent.parent / "chapters").rglob("*.ipynb"))
+    assert notebooks
+    for nb in notebooks:
+        rel = nb.relative_to(HTML.parent.parent).with_suffix(".html")
+        page = (HTML / rel).read_text()
+        assert nb.name in page, f"{rel} does not offer {nb.name} for download"
+        assert (HTML / "_sources" / nb.relative_to(HTML.parent.parent)).exists()
