@@ -1,0 +1,142 @@
+"""Label-smoothing cross-entropy, soft-target cross-entropy and the confidence penalty.
+
+All losses work on raw logits and go through ``log_softmax`` so that logits of magnitude
+1e4 and more stay finite.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+import torch.nn.functional as F
+
+from .targets import check_convention, check_eps, check_labels, check_num_classes, target_values
+
+__all__ = [
+    "REDUCTIONS",
+    "smoothed_cross_entropy",
+    "soft_target_cross_entropy",
+    "confidence_penalty_loss",
+]
+
+REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
+
+
+def _check_logits(logits: torch.Tensor) -> int:
+    if not isinstance(logits, torch.Tensor) or not logits.dtype.is_floating_point:
+        raise ValueError(f"logits must be a floating-point torch.Tensor of shape (N, K), got {logits!r:.80}")
+    if logits.dim() != 2:
+        raise ValueError(f"logits must be 2-D of shape (N, K), got shape {tuple(logits.shape)}")
+    return check_num_classes(logits.shape[1])
+
+
+def _check_labels_for(logits: torch.Tensor, labels: torch.Tensor) -> None:
+    check_labels(labels, logits.shape[1])
+    if labels.shape[0] != logits.shape[0]:
+        raise ValueError(
+            f"labels must have shape (N,) = ({logits.shape[0]},) to match logits {tuple(logits.shape)}, "
+            f"got {tuple(labels.shape)}"
+        )
+
+
+def _check_reduction(reduction: str) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    return reduction
+
+
+def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def smoothed_cross_entropy(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    eps: float,
+    convention: str = "uniform",
+    reduction: str = "mean",
+    *,
+    allow_negative: bool = False,
+) -> torch.Tensor:
+    """Cross-entropy against label-smoothed targets: ℓ = −Σ_k q_k log softmax(z)_k.
+
+    q is ``smooth_targets(labels, K, eps, convention)``. Writing q = a·onehot(y) + b·1 with
+    b = q_j and a = q_y − q_j, this is ℓ = a·(−log p_y) + b·Σ_k(−log p_k), so q is never
+    materialised. For ``"uniform"`` it equals
+    ``F.cross_entropy(logits, labels, label_smoothing=eps, reduction=reduction)``.
+    ``reduction``: ``"mean"`` over the N rows, ``"sum"``, or ``"none"`` for shape (N,).
+    """
+    _check_logits(logits)
+    _check_labels_for(logits, labels)
+    eps = check_eps(eps, allow_negative=allow_negative)
+    convention = check_convention(convention)
+    reduction = _check_reduction(reduction)
+
+    logp = F.log_softmax(logits, dim=-1)
+    on, off = target_values(logits.shape[1], eps, convention)
+    loss = -(on - off) * logp.gather(1, labels.unsqueeze(1)).squeeze(1)
+    # Skipping the smooth term at ε = 0 keeps 0·(−inf) = nan out of masked (−inf) logits.
+    if off != 0.0:
+        loss = loss - off * logp.sum(dim=-1)
+    return _reduce(loss, reduction)
+
+
+def soft_target_cross_entropy(
+    logits: torch.Tensor,
+    target_probs: torch.Tensor,
+    reduction: str = "mean",
+    *,
+    atol: float = 1e-5,
+) -> torch.Tensor:
+    """Cross-entropy against arbitrary probability targets: ℓ = −Σ_k q_k log softmax(z)_k.
+
+    ``target_probs`` has the shape (N, K) of ``logits``; every entry must be ≥ 0 and every
+    row must sum to 1 within ``atol`` (checked in float64).
+    """
+    k = _check_logits(logits)
+    reduction = _check_reduction(reduction)
+    if not isinstance(target_probs, torch.Tensor) or not target_probs.dtype.is_floating_point:
+        raise ValueError(f"target_probs must be a floating-point torch.Tensor of shape (N, {k})")
+    if target_probs.shape != logits.shape:
+        raise ValueError(
+            f"target_probs must have the shape of logits {tuple(logits.shape)}, got {tuple(target_probs.shape)}"
+        )
+    if target_probs.numel() > 0:
+        if bool((target_probs < 0).any()) or not bool(torch.isfinite(target_probs).all()):
+            raise ValueError("target_probs must be finite and non-negative")
+        row_err = (target_probs.sum(dim=-1, dtype=torch.float64) - 1.0).abs().max()
+        if float(row_err) > atol:
+            raise ValueError(f"target_probs rows must sum to 1 (within atol={atol:g}), max |sum - 1| = {float(row_err):.3g}")
+    loss = -(target_probs * F.log_softmax(logits, dim=-1)).sum(dim=-1)
+    return _reduce(loss, reduction)
+
+
+def confidence_penalty_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    beta: float,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Confidence penalty of Pereyra et al. (2017): ℓ = CE(y, p) − β·H(p), H(p) = −Σ_k p_k log p_k.
+
+    Since −H(p) = KL(p‖u) − log K, the regulariser is β·KL(p‖u) up to the constant β·log K.
+    Label smoothing instead adds ε·KL(u‖p): with uniform targets
+    ℓ_LS = (1 − ε)·CE(y, p) + ε·(KL(u‖p) + log K). The two KLs point opposite ways; KL(u‖p)
+    is unbounded as any p_k → 0, KL(p‖u) is at most log K.
+    """
+    _check_logits(logits)
+    _check_labels_for(logits, labels)
+    reduction = _check_reduction(reduction)
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not (math.isfinite(beta) and beta >= 0):
+        raise ValueError(f"beta must be a finite real number >= 0, got {beta!r}")
+    logp = F.log_softmax(logits, dim=-1)
+    nll = -logp.gather(1, labels.unsqueeze(1)).squeeze(1)
+    # p·log p from log_softmax keeps log p exact where p underflows towards 0.
+    entropy = -(logp.exp() * logp).sum(dim=-1)
+    return _reduce(nll - float(beta) * entropy, reduction)
