@@ -46,7 +46,7 @@ def _evaluate(logits: torch.Tensor, labels: torch.Tensor, bins: int) -> dict:
 def _one_run(cfg: FirstConfig, eps: float, seed: int) -> dict:
     xtr, ytr = _take(*data.load_split(cfg.dataset, "train", seed=cfg.split_seed), cfg.train_size)
     info = data.DATASETS[cfg.dataset]
-    model = models.mlp((info.channels, info.image_size, info.image_size), info.num_classes, cfg.hidden)
+    model = models.mlp((info.channels, *info.image_size), info.num_classes, cfg.hidden)
     hist = train.fit_simple(model, xtr, ytr, eps=eps, epochs=cfg.epochs, batch_size=cfg.batch_size,
                             lr=cfg.lr, seed=seed)
     out = {"eps": eps, "seed": seed, "loss_curve": {"step": hist.step, "loss": hist.train_loss}}

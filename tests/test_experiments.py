@@ -1,0 +1,64 @@
+"""The smoke preset of every registered experiment runs end to end, and the CLI behaves."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lsutils import results
+
+results._load_registry()
+NAMES = sorted(results.REGISTRY)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_smoke_preset(name, results_tmp):
+    res = results.run(name, "smoke")
+    assert not res.cached and res.data
+    again = results.run(name, "smoke")
+    assert again.cached and again.data == res.data
+
+
+def test_committed_results_are_current():
+    """Every committed result loads (checksum, version and config match the code)."""
+    committed = [(n, p) for n in NAMES for p in results.BOOK_PRESETS if results.result_path(n, p).exists()]
+    for name, preset in committed:
+        results.load(name, preset)
+
+
+def _cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "lsutils", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_cli_run_twice_then_truncated(results_tmp):
+    env = {"LSBOOK_RESULTS": str(results_tmp)}
+    first = _cli("run", "first_experiment", "--preset", "smoke", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "computed and stored" in first.stdout
+    second = _cli("run", "first_experiment", "--preset", "smoke", env=env)
+    assert "cache hit" in second.stdout
+    path = results_tmp / "first_experiment" / "smoke.json"
+    path.write_text(path.read_text()[:100])
+    listing = _cli("list", env=env)
+    assert "corrupt" in listing.stdout
+    third = _cli("run", "first_experiment", "--preset", "smoke", env=env)
+    assert third.returncode == 0 and "not valid JSON" in third.stderr and "computed and stored" in third.stdout
+    json.loads(path.read_text())  # repaired
+
+
+def test_cli_failures_are_one_line(results_tmp):
+    bad = _cli("run", "no_such_experiment", "--preset", "smoke", env={"LSBOOK_RESULTS": str(results_tmp)})
+    assert bad.returncode != 0
+    assert bad.stderr.strip().startswith("error: unknown experiment") and "Traceback" not in bad.stderr
+
+
+def test_cli_data_error_names_every_route(tmp_path):
+    env = {"LSBOOK_DATA": str(tmp_path / "nonexistent"), "LSBOOK_SYSTEM_DATA": str(tmp_path / "no-debian"),
+           "HOME": str(tmp_path / "home")}
+    out = _cli("data", "fashion_mnist", "--no-download", env=env)
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    for route in ("LSBOOK_DATA", "apt-get install dataset-fashion-mnist", "python -m lsutils data"):
+        assert route in out.stderr
