@@ -49,8 +49,10 @@ def _pages():
 
 
 def test_index_exists_and_math_is_local():
-    index = (HTML / "index.html").read_text()
-    assert "_static/mathjax/tex-mml-chtml.js" in index
+    root = (HTML / "intro.html").read_text()      # index.html redirects to the root page, intro.html
+    assert 'url=intro.html' in (HTML / "index.html").read_text()
+    assert '<script defer="defer" src="_static/mathjax/tex-mml-chtml.js' in root
+    assert "math notranslate nohighlight" in root  # the intro has math, marked for MathJax
     assert (HTML / "_static" / "mathjax" / "tex-mml-chtml.js").stat().st_size > 500_000
     assert (HTML / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
 
