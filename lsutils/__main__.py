@@ -33,6 +33,16 @@ def _data(args) -> None:
     print(f"{args.name}: ready in {path} (route: {route})")
 
 
+def _bench(args) -> None:
+    from lsutils.bench import bench
+
+    r = bench(args.arch, args.steps, args.batch_size, args.device, args.num_workers, args.compile)
+    print(f"{r['arch']}, {r['steps']} steps of {r['batch_size']} on {r['device']}:")
+    print(f"  engine (lsutils.train)              {r['engine']:9.0f} images/s")
+    print(f"  plain loop (DataLoader, {r['num_workers']} workers)   {r['plain']:9.0f} images/s")
+    print(f"  ratio engine / plain                {r['ratio']:9.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lsutils", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", default=None, help="data directory (default: $LSBOOK_DATA or ~/.cache/lsbook/data)")
     p.add_argument("--no-download", action="store_true", help="never use the network")
     p.set_defaults(func=_data)
+    p = sub.add_parser("bench", help="images/s of the training engine against a plain DataLoader loop")
+    p.add_argument("--arch", default="resnet20")
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
+    p.add_argument("--num-workers", type=int, default=2, help="DataLoader workers of the plain loop")
+    p.add_argument("--compile", action="store_true", help="torch.compile the engine's model")
+    p.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     try:
         args.func(args)

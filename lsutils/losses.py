@@ -19,6 +19,7 @@ __all__ = [
     "smoothed_cross_entropy",
     "soft_target_cross_entropy",
     "confidence_penalty_loss",
+    "distillation_loss",
 ]
 
 REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
@@ -140,3 +141,44 @@ def confidence_penalty_loss(
     # p·log p from log_softmax keeps log p exact where p underflows towards 0.
     entropy = -(logp.exp() * logp).sum(dim=-1)
     return _reduce(nll - float(beta) * entropy, reduction)
+
+
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float,
+    beta: float,
+    *,
+    eps: float = 0.0,
+    student_temperature: float | None = None,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Knowledge distillation as in Müller et al. (2019), Sec. 4:
+    ℓ = (1 − β)·H(q_ε(y), p) + β·H(pᵗ(T), p(T_s)), with pᵗ(T) = softmax(z_t / T),
+    p(T_s) = softmax(z_s / T_s), T_s = ``student_temperature`` (default: T), and q_ε(y) the hard
+    label smoothed with ``eps`` (0: one-hot).
+
+    No T² factor. Hinton et al. (2015) multiply the soft term by T² so that its gradient, which
+    scales like 1/T when the student is softened by T, keeps its size next to the hard term. The
+    paper's runs use β = 1 (no hard term), where any constant factor only rescales the learning
+    rate, and a student at T_s = 1 has no 1/T factor to undo.
+    """
+    _check_logits(student_logits)
+    _check_labels_for(student_logits, labels)
+    reduction = _check_reduction(reduction)
+    if teacher_logits.shape != student_logits.shape:
+        raise ValueError(f"teacher_logits must have the shape of student_logits {tuple(student_logits.shape)}, "
+                         f"got {tuple(teacher_logits.shape)}")
+    for name, t in (("temperature", temperature), ("student_temperature", student_temperature)):
+        if t is not None and not (isinstance(t, numbers.Real) and math.isfinite(t) and t > 0):
+            raise ValueError(f"{name} must be a finite real number > 0, got {t!r}")
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 <= beta <= 1:
+        raise ValueError(f"beta must be a real number in [0, 1], got {beta!r}")
+    t_s = temperature if student_temperature is None else student_temperature
+    soft = -(F.softmax(teacher_logits.detach() / temperature, dim=-1)
+             * F.log_softmax(student_logits / t_s, dim=-1)).sum(dim=-1)
+    loss = beta * soft
+    if beta < 1:
+        loss = loss + (1 - beta) * smoothed_cross_entropy(student_logits, labels, eps, reduction="none")
+    return _reduce(loss, reduction)

@@ -1,73 +1,284 @@
-"""A small training loop on tensors held on the device (no DataLoader, no per-sample Python).
+"""The book's one training loop.
 
-The training-engine issue grows this into the book's one loop (schedules, augmentation,
-distillation, bf16); the contract stays: tensors in, a trained model and a history out.
+Data live on the device as uint8 tensors; each batch is gathered, augmented (random crop with
+padding, horizontal flip) and normalised as a whole on the device — no DataLoader and no
+per-sample Python in the hot loop. On CUDA it adds bf16 autocast and channels_last, optionally
+``torch.compile``. The same code runs on the CPU, where the same seed gives the same result.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import os
+import tempfile
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
+
+from lsutils.losses import distillation_loss, smoothed_cross_entropy
+from lsutils.targets import check_convention, check_eps, check_labels
+
+SCHEDULES = ("constant", "step", "cosine", "onecycle")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (frozen, so it can be part of an experiment config)."""
+
+    epochs: float = 10.0                    # passes over the training set; may be fractional
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    weight_decay_scope: str = "all"         # "all", or "hidden_dense": Linear layers except the classifier
+    schedule: str = "cosine"                # one of SCHEDULES
+    milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of training where "step" divides lr by 1/gamma
+    gamma: float = 0.1
+    warmup: float = 0.15                    # "onecycle": fraction of steps spent rising
+    grad_clip: float = 0.0                  # max global gradient norm; 0 turns clipping off
+    eps: float = 0.0                        # label smoothing
+    convention: str = "uniform"
+    crop_padding: int = 0                   # random crop after zero-padding this many pixels per side
+    flip: bool = False                      # random horizontal flip
+    seed: int = 0
+    eval_every: int = 0                     # steps between hook calls; 0: only at the end
+    distill_temperature: float = 1.0        # teacher temperature T (with a teacher)
+    distill_beta: float = 1.0               # weight of the teacher term (with a teacher)
+    bf16: bool = True                       # CUDA only
+    channels_last: bool = True              # CUDA only
+    compile: bool = False
+
+    def __post_init__(self):
+        check_eps(self.eps, allow_negative=True)
+        check_convention(self.convention)
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.weight_decay_scope not in ("all", "hidden_dense"):
+            raise ValueError(f"weight_decay_scope must be 'all' or 'hidden_dense', got {self.weight_decay_scope!r}")
+        if not self.epochs > 0 or self.batch_size < 1:
+            raise ValueError(f"epochs must be > 0 and batch_size ≥ 1, got {self.epochs}, {self.batch_size}")
+
+
+@dataclass
+class History:
+    step: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    evals: list[dict] = field(default_factory=list)   # {"step": s, **hook outputs}
+    images_per_s: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed torch's global RNG (initialisation) and return a generator for batch order."""
+def seed_everything(seed: int, device: torch.device) -> torch.Generator:
+    """Seed torch's global RNG (initialisation, dropout) and return a generator on ``device`` for
+    batch order and augmentation, so those do not depend on what else drew random numbers."""
     torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images in [0, 255] → float in [−1, 1] (a fixed map, so every split sees the same one)."""
+    """uint8 images in [0, 255] → float in [−1, 1]: one fixed map for every split and data set."""
     return images.float().div_(127.5).sub_(1.0)
 
 
-@dataclass
-class History:
-    step: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
+def augment(images: torch.Tensor, padding: int, flip: bool, gen: torch.Generator) -> torch.Tensor:
+    """Random crop (zero padding) and horizontal flip for a whole batch at once.
+
+    Each image gets its own offset (dy, dx) ∈ [0, 2·padding]²; the crop is one gather with
+    index grids, so the cost does not depend on Python per image.
+    """
+    n, _, h, w = images.shape
+    if padding:
+        padded = F.pad(images, (padding,) * 4)
+        dy = torch.randint(0, 2 * padding + 1, (n, 1, 1), generator=gen, device=images.device)
+        dx = torch.randint(0, 2 * padding + 1, (n, 1, 1), generator=gen, device=images.device)
+        rows = dy + torch.arange(h, device=images.device).view(1, h, 1)
+        cols = dx + torch.arange(w, device=images.device).view(1, 1, w)
+        batch = torch.arange(n, device=images.device).view(n, 1, 1)
+        images = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+    if flip:
+        mask = torch.rand(n, generator=gen, device=images.device) < 0.5
+        images = torch.where(mask.view(n, 1, 1, 1), images.flip(3), images)
+    return images
 
 
-def fit_simple(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, eps: float,
-               epochs: int, batch_size: int, lr: float, seed: int, weight_decay: float = 0.0,
-               device: torch.device | None = None) -> History:
-    """Minimise ``F.cross_entropy(label_smoothing=eps)`` with SGD + Nesterov and a cosine schedule."""
+def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+    if cfg.weight_decay_scope == "all":
+        return [{"params": list(model.parameters()), "weight_decay": cfg.weight_decay}]
+    decayed = [m.weight for m in model.modules() if isinstance(m, nn.Linear) and m is not model.classifier]
+    ids = {id(p) for p in decayed}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return [{"params": decayed, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    """Learning rate after ``step`` of ``total`` steps under ``cfg.schedule``."""
+    t = step / max(total, 1)
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "step":
+        return cfg.lr * cfg.gamma ** sum(t >= m for m in cfg.milestones)
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
+    # onecycle: linear rise over the warmup fraction, then linear decay to zero
+    return cfg.lr * (t / cfg.warmup if t < cfg.warmup else (1 - t) / (1 - cfg.warmup))
+
+
+def _autocast(device: torch.device, cfg: TrainConfig):
+    enabled = device.type == "cuda" and cfg.bf16
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _prepare(model: nn.Module, device: torch.device, cfg: TrainConfig) -> nn.Module:
+    model.to(device)
+    if device.type == "cuda" and cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _batch_input(x: torch.Tensor, device: torch.device, cfg: TrainConfig) -> torch.Tensor:
+    x = to_float(x)
+    if device.type == "cuda" and cfg.channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, *,
+          teacher: nn.Module | None = None,
+          hooks: dict[str, Callable[[nn.Module], object]] | None = None,
+          device: torch.device | None = None, progress: bool = False) -> tuple[nn.Module, History]:
+    """Train ``model`` on uint8 ``images`` (N, C, H, W) and int64 ``labels`` (N,).
+
+    Loss: ``smoothed_cross_entropy(z, y, cfg.eps)``; with a ``teacher``,
+    ``distillation_loss(z, teacher(x), y, cfg.distill_temperature, cfg.distill_beta, eps=cfg.eps)``
+    on the same augmented batch. SGD with (Nesterov) momentum, weight decay, ``cfg.schedule``,
+    optional gradient clipping. ``hooks`` are called in eval mode under ``no_grad`` every
+    ``cfg.eval_every`` steps and at the end; their outputs land in ``history.evals``.
+    """
+    if images.dtype != torch.uint8 or images.dim() != 4:
+        raise ValueError(f"images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    if labels.shape != (len(images),):
+        raise ValueError(f"labels must have shape ({len(images)},), got {tuple(labels.shape)}")
     device = device or default_device()
-    gen = seed_everything(seed)
-    model.to(device).train()
-    x, y = images.to(device), labels.to(device)
-    steps_per_epoch = max(1, len(x) // batch_size)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * steps_per_epoch)
-    hist, step = History(), 0
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=gen).to(device)
-        for i in range(steps_per_epoch):
-            idx = order[i * batch_size:(i + 1) * batch_size]
-            loss = F.cross_entropy(model(to_float(x[idx])), y[idx], label_smoothing=eps)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            if step % 50 == 0 or step == 1:
-                hist.step.append(step)
-                hist.train_loss.append(loss.item())
-    return hist
+    gen = seed_everything(cfg.seed, device)
+    model = _prepare(model, device, cfg)
+    if teacher is not None:
+        teacher = _prepare(teacher, device, cfg).eval()
+    step_fn = torch.compile(model) if cfg.compile else model
+    x_all, y_all = images.to(device), labels.to(device)
+    check_labels(labels, model.classifier.out_features)  # once, so the hot loop needs no host sync
+    # PyTorch's fused loss is the uniform convention exactly (tests/test_losses.py checks it)
+    fused_loss = cfg.convention == "uniform" and cfg.eps >= 0
+    n = len(x_all)
+    per_epoch = max(1, n // cfg.batch_size)  # drop the last partial batch: equal-sized steps
+    total = max(1, round(cfg.epochs * per_epoch))
+    opt = torch.optim.SGD(_param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum,
+                          nesterov=cfg.nesterov and cfg.momentum > 0)
+    hist, hooks = History(), hooks or {}
+    order = torch.empty(0, dtype=torch.long, device=device)
+    t0 = time.perf_counter()
+    model.train()
+    for step in tqdm(range(total), disable=not progress, desc="train", leave=False):
+        if step % per_epoch == 0:
+            order = torch.randperm(n, generator=gen, device=device)
+        idx = order[(step % per_epoch) * cfg.batch_size:(step % per_epoch + 1) * cfg.batch_size]
+        x = _batch_input(augment(x_all[idx], cfg.crop_padding, cfg.flip, gen), device, cfg)
+        y = y_all[idx]
+        lr = lr_at(step, total, cfg)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        with _autocast(device, cfg):
+            logits = step_fn(x)
+            if teacher is None and fused_loss:
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.eps)
+            elif teacher is None:
+                loss = smoothed_cross_entropy(logits.float(), y, cfg.eps, cfg.convention, allow_negative=True)
+            else:
+                with torch.no_grad():
+                    t_logits = teacher(x)
+                loss = distillation_loss(logits.float(), t_logits.float(), y, cfg.distill_temperature,
+                                         cfg.distill_beta, eps=cfg.eps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        if step % 50 == 0 or step == total - 1:
+            hist.step.append(step + 1)
+            hist.loss.append(loss.item())
+            hist.lr.append(lr)
+        if hooks and ((cfg.eval_every and (step + 1) % cfg.eval_every == 0) or step == total - 1):
+            hist.evals.append({"step": step + 1, **_run_hooks(model, hooks)})
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    hist.images_per_s = total * cfg.batch_size / (time.perf_counter() - t0)
+    model.eval()
+    return model, hist
+
+
+def _run_hooks(model: nn.Module, hooks: dict[str, Callable[[nn.Module], object]]) -> dict:
+    model.eval()
+    with torch.no_grad():
+        out = {name: fn(model) for name, fn in hooks.items()}
+    model.train()
+    return out
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 2048,
-                   device: torch.device | None = None) -> torch.Tensor:
-    """Logits for all images, in eval mode, returned on the CPU as float32."""
-    device = device or default_device()
-    model.to(device).eval()
-    out = [model(to_float(images[i:i + batch_size].to(device))).float().cpu()
-           for i in range(0, len(images), batch_size)]
-    return torch.cat(out)
+def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 1024,
+                   device: torch.device | None = None, bf16: bool = True) -> torch.Tensor:
+    """Logits for uint8 ``images``, in eval mode, returned on the CPU as float32."""
+    return _map_batches(model, model.forward, images, batch_size, device, bf16)
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, images: torch.Tensor, batch_size: int = 1024,
+                     device: torch.device | None = None, bf16: bool = True) -> torch.Tensor:
+    """Penultimate activations ``model.features(x)``, on the CPU as float32."""
+    return _map_batches(model, model.features, images, batch_size, device, bf16)
+
+
+def _map_batches(model, fn, images, batch_size, device, bf16) -> torch.Tensor:
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    cfg = TrainConfig(bf16=bf16)
+    outs = []
+    for i in range(0, len(images), batch_size):
+        with _autocast(device, cfg):
+            outs.append(fn(_batch_input(images[i:i + batch_size].to(device), device, cfg)).float().cpu())
+    model.train(was_training)
+    return torch.cat(outs)
+
+
+def save_state(model: nn.Module, path: str | os.PathLike) -> None:
+    """Save ``model.state_dict()`` only (never a pickled module), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def load_state(model: nn.Module, path: str | os.PathLike) -> nn.Module:
+    """Load a state dict saved by ``save_state`` with ``weights_only=True`` (no code runs on load)."""
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model
