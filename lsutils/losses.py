@@ -114,7 +114,9 @@ def soft_target_cross_entropy(
         row_err = (target_probs.sum(dim=-1, dtype=torch.float64) - 1.0).abs().max()
         if float(row_err) > atol:
             raise ValueError(f"target_probs rows must sum to 1 (within atol={atol:g}), max |sum - 1| = {float(row_err):.3g}")
-    loss = -(target_probs * F.log_softmax(logits, dim=-1)).sum(dim=-1)
+    # xlogy-style: a zero target times log p = −inf (a masked class) contributes 0, not nan
+    logp = F.log_softmax(logits, dim=-1)
+    loss = -torch.where(target_probs > 0, target_probs * logp, torch.zeros_like(logp)).sum(dim=-1)
     return _reduce(loss, reduction)
 
 
@@ -139,7 +141,7 @@ def confidence_penalty_loss(
     logp = F.log_softmax(logits, dim=-1)
     nll = -logp.gather(1, labels.unsqueeze(1)).squeeze(1)
     # p·log p from log_softmax keeps log p exact where p underflows towards 0.
-    entropy = -(logp.exp() * logp).sum(dim=-1)
+    entropy = -torch.where(logp > -math.inf, logp.exp() * logp, torch.zeros_like(logp)).sum(dim=-1)
     return _reduce(nll - float(beta) * entropy, reduction)
 
 

@@ -190,3 +190,16 @@ def test_eps_validation(eps):
     logits, labels = batch(4, 5)
     with pytest.raises(ValueError, match="eps"):
         smoothed_cross_entropy(logits, labels, eps)
+
+
+def test_masked_classes_with_minus_inf_logits_stay_finite():
+    """A class masked with −inf logits has p = 0; 0·log 0 must count as 0, not nan."""
+    import torch as _t
+    from lsutils.losses import confidence_penalty_loss, soft_target_cross_entropy
+    logits = _t.tensor([[2.0, 0.5, float("-inf")]])
+    q = _t.tensor([[0.7, 0.3, 0.0]])
+    finite = _t.tensor([[2.0, 0.5, -1e4]])
+    assert _t.isfinite(soft_target_cross_entropy(logits, q))
+    assert _t.allclose(soft_target_cross_entropy(logits, q), soft_target_cross_entropy(finite, q))
+    y = _t.tensor([0])
+    assert _t.allclose(confidence_penalty_loss(logits, y, 0.5), confidence_penalty_loss(finite, y, 0.5))
