@@ -47,9 +47,10 @@ def _one_run(cfg: FirstConfig, eps: float, seed: int) -> dict:
     xtr, ytr = _take(*data.load_split(cfg.dataset, "train", seed=cfg.split_seed), cfg.train_size)
     info = data.DATASETS[cfg.dataset]
     model = models.mlp((info.channels, *info.image_size), info.num_classes, cfg.hidden)
-    hist = train.fit_simple(model, xtr, ytr, eps=eps, epochs=cfg.epochs, batch_size=cfg.batch_size,
-                            lr=cfg.lr, seed=seed)
-    out = {"eps": eps, "seed": seed, "loss_curve": {"step": hist.step, "loss": hist.train_loss}}
+    tcfg = train.TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.0,
+                             schedule="cosine", eps=eps, seed=seed)
+    model, hist = train.train(model, xtr, ytr, tcfg)
+    out = {"eps": eps, "seed": seed, "loss_curve": {"step": hist.step, "loss": hist.loss}}
     for split in ("train", "test"):
         x, y = _take(*data.load_split(cfg.dataset, split, seed=cfg.split_seed), cfg.eval_size)
         out[split] = _evaluate(train.predict_logits(model, x), y, cfg.confidence_bins)
@@ -63,7 +64,7 @@ PRESETS = {
 }
 
 
-@experiment("first_experiment", version=1, presets=PRESETS)
+@experiment("first_experiment", version=2, presets=PRESETS)
 def first_experiment(cfg: FirstConfig, memo) -> dict:
     """An MLP on Fashion-MNIST trained with hard targets and with smoothing: test accuracy and mean confidence."""
     grid = [(eps, seed) for eps in cfg.eps_values for seed in cfg.seeds]
