@@ -151,8 +151,8 @@ def template_plane(
     """Return (origin, basis) of the affine plane through the templates of ``classes`` = (a, b, c).
 
     origin = w_a, shape (D+1,); basis (2, D+1) has orthonormal rows
-        e₁ = u / |u|,  e₂ = r / |r|,  with u = w_b − w_a, v = w_c − w_a, r = v − (v·e₁) e₁,
-    so w_a ↦ (0, 0), w_b ↦ (|u|, 0) and w_c lands in the upper half-plane. Float64.
+    e₁ = u / ‖u‖,  e₂ = r / ‖r‖,  with u = w_b − w_a, v = w_c − w_a, r = v − (v·e₁) e₁,
+    so w_a ↦ (0, 0), w_b ↦ (‖u‖, 0) and w_c lands in the upper half-plane. Float64.
     Raises ``ValueError`` if the three templates are (numerically) collinear; see COLLINEAR_TOL.
     """
     k, _ = _check_layer(weight, bias)
@@ -264,11 +264,11 @@ def nc1(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float
 def template_distances(
     features: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
 ) -> dict[str, torch.Tensor]:
-    """Euclidean distances d_ik = |[h_i, 1] − w_k| in the augmented space, float64.
+    """Euclidean distances d_ik = ‖[h_i, 1] − w_k‖ in the augmented space, float64.
 
     Returns ``{"all": (N, K) d_ik, "own": (N,) d_{i y_i}, "other": (N, K−1) d_ik for k ≠ y_i in
-    increasing k}``. Note d_ik² = |h_i − W_k|² + (1 − b_k)²: the bias enters as a coordinate,
-    exactly as in the paper's templates. Computed pairwise without the |x|² − 2x·w + |w|²
+    increasing k}``. Note d_ik² = ‖h_i − W_k‖² + (1 − b_k)²: the bias enters as a coordinate,
+    exactly as in the paper's templates. Computed pairwise without the ‖x‖² − 2x·w + ‖w‖²
     expansion, which cancels catastrophically for points close to their template.
     """
     k, d = _check_layer(weight, bias)
@@ -310,7 +310,7 @@ def distance_summary(distances: dict[str, torch.Tensor]) -> dict[str, float]:
 
 
 def cluster_spread(coords: torch.Tensor, labels: torch.Tensor) -> dict[int, float]:
-    """Per-class tightness in the plane: {class: (1/n_c) Σ_{i: y_i = c} |coords_i − m_c|}.
+    """Per-class tightness in the plane: {class: (1/n_c) Σ_{i: y_i = c} ‖coords_i − m_c‖}.
 
     m_c is the centroid of class c's 2-D coordinates; keys are the classes present in
     ``labels``, in increasing order. Float64; distances in the plane are true augmented-space

@@ -131,7 +131,7 @@ PRESETS = {
         networks=(Network("resnet8", 4, _resnet_recipe(1)), Network("alexnet", 8, _alexnet_recipe(1))),
         seeds=(0,), train_size=512, eval_size=256, holdout_size=512, per_class=10),
     "cpu": AccuracyClusteringConfig(
-        networks=(Network("resnet8", 16, _resnet_recipe(2)), Network("alexnet", 32, _alexnet_recipe(2))),
+        networks=(Network("resnet8", 8, _resnet_recipe(1.5)), Network("alexnet", 16, _alexnet_recipe(1.5))),
         seeds=(0, 1, 2)),
     "gpu": AccuracyClusteringConfig(
         networks=(Network("resnet56", 16, _resnet_recipe(30)), Network("alexnet", 64, _alexnet_recipe(30))),
