@@ -45,7 +45,7 @@ class StaleResultError(ResultError):
     """A result was produced by another experiment version or another config."""
 
 
-Memo = Callable[[str, Callable[[], dict]], dict]
+Memo = Callable[..., dict]  # memo(key, compute, run_config=None) -> dict
 
 
 @dataclass(frozen=True)
@@ -280,14 +280,21 @@ def best(name: str) -> Result:
 def _memo_for(exp: Experiment, preset: str, config: dict) -> Memo:
     runs = results_dir() / exp.name / f"{preset}.runs"
 
-    def memo(key: str, compute: Callable[[], dict]) -> dict:
+    def memo(key: str, compute: Callable[[], dict], run_config: Any = None) -> dict:
+        """The cached data of run ``key``, or ``compute()`` stored under it.
+
+        A run is reused when its experiment version and its config match. ``run_config`` is
+        what this run depends on (e.g. network, ε, seed); without it the whole experiment
+        config counts, so that adding a seed to a sweep would recompute every run.
+        """
+        wanted = config if run_config is None else _jsonable(run_config)
         if not key.replace("-", "").replace("_", "").replace(".", "").replace("=", "").isalnum():
             raise ValueError(f"run key must be letters, digits and -_.= only, got {key!r}")
         path = runs / f"{key}.json"
         if path.exists():
             try:
                 record, _ = _read_record(path)
-                if record.get("version") == exp.version and record.get("config") == config:
+                if record.get("version") == exp.version and record.get("config") == wanted:
                     return record["data"]
                 warnings.warn(f"{path} is from another version/config; recomputing this run")
             except CorruptResultError as exc:
@@ -295,7 +302,7 @@ def _memo_for(exp: Experiment, preset: str, config: dict) -> Memo:
         t0 = time.perf_counter()
         data = _jsonable(compute())
         _write_record(path, {"format": FORMAT, "experiment": exp.name, "version": exp.version,
-                             "preset": preset, "key": key, "config": config, "data": data,
+                             "preset": preset, "key": key, "config": wanted, "data": data,
                              "provenance": provenance(time.perf_counter() - t0)}, {})
         return data
 

@@ -184,3 +184,26 @@ def test_no_pickle_in_store(toy):
             assert f.suffix in {".json", ".npz"}, f
     with np.load(results.result_path("toy", "smoke").with_suffix(".npz"), allow_pickle=False) as z:
         assert z["squares"].dtype.kind == "i"
+
+
+def _toy_run_config(cfg: Cfg, memo):
+    out = []
+    for i in range(cfg.n):
+        def compute(i=i):
+            CALLS.append(f"run{i}")
+            return {"i": i}
+        out.append(memo(f"i={i}", compute, run_config={"i": i}))
+    return {"runs": out}
+
+
+def test_run_config_lets_a_sweep_grow_without_recomputing(results_tmp, monkeypatch):
+    CALLS.clear()
+    monkeypatch.setattr(results, "_load_registry", lambda: None)
+    monkeypatch.setattr(results, "REGISTRY", {})
+    results.experiment("grow", 1, {"smoke": Cfg(n=2), "cpu": Cfg(), "gpu": Cfg()})(_toy_run_config)
+    results.run("grow", "smoke")
+    exp = results.REGISTRY["grow"]
+    results.REGISTRY["grow"] = exp.__class__("grow", 1, exp.fn, {**exp.presets, "smoke": Cfg(n=3)}, "")
+    CALLS.clear()
+    results.run("grow", "smoke")                  # the config changed: stale top level, runs reused
+    assert CALLS == ["run2"]
