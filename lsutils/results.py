@@ -71,8 +71,10 @@ class Result:
     def describe(self) -> str:
         """One line saying what produced this result (for captions and provenance tables)."""
         p = self.provenance
+        cost = p.get("runs_wall_time_s", p.get("wall_time_s", 0))
+        runs = f" over {p['runs']} runs" if "runs" in p else ""
         return (f"{self.name} v{self.version}, preset '{self.preset}', {p.get('device', '?')}, "
-                f"commit {p.get('git_commit', '?')[:10]}, {p.get('wall_time_s', 0):.0f} s, "
+                f"commit {p.get('git_commit', '?')[:10]}, {cost:.0f} s of compute{runs}, "
                 f"{p.get('date', '?')[:10]}")
 
 
@@ -277,7 +279,9 @@ def best(name: str) -> Result:
                       f"`python -m lsutils run {name} --preset cpu`")
 
 
-def _memo_for(exp: Experiment, preset: str, config: dict) -> Memo:
+def _memo_for(exp: Experiment, preset: str, config: dict, run_times: list[float]) -> Memo:
+    """The memo an experiment function receives; appends each run's compute time (cached or
+    fresh) to ``run_times``, so a resumed sweep still reports what its runs cost."""
     runs = results_dir() / exp.name / f"{preset}.runs"
 
     def memo(key: str, compute: Callable[[], dict], run_config: Any = None) -> dict:
@@ -295,15 +299,18 @@ def _memo_for(exp: Experiment, preset: str, config: dict) -> Memo:
             try:
                 record, _ = _read_record(path)
                 if record.get("version") == exp.version and record.get("config") == wanted:
+                    run_times.append(record["provenance"]["wall_time_s"])
                     return record["data"]
                 warnings.warn(f"{path} is from another version/config; recomputing this run")
             except CorruptResultError as exc:
                 warnings.warn(f"{exc}; recomputing this run")
         t0 = time.perf_counter()
         data = _jsonable(compute())
+        wall = time.perf_counter() - t0
+        run_times.append(wall)
         _write_record(path, {"format": FORMAT, "experiment": exp.name, "version": exp.version,
                              "preset": preset, "key": key, "config": wanted, "data": data,
-                             "provenance": provenance(time.perf_counter() - t0)}, {})
+                             "provenance": provenance(wall)}, {})
         return data
 
     return memo
@@ -327,13 +334,17 @@ def run(name: str, preset: str, recompute: bool = False) -> Result:
         except ResultError as exc:
             warnings.warn(f"{exc}; recomputing")
     config = _config_dict(exp, preset)
-    t0 = time.perf_counter()
-    out = exp.fn(exp.presets[preset], _memo_for(exp, preset, config))
+    t0, run_times = time.perf_counter(), []
+    out = exp.fn(exp.presets[preset], _memo_for(exp, preset, config, run_times))
     wall = time.perf_counter() - t0
     arrays = {k: np.asarray(v) for k, v in out.items() if isinstance(v, np.ndarray)}
     data = _jsonable({k: v for k, v in out.items() if k not in arrays})
+    prov = provenance(wall)
+    if run_times:  # a resumed sweep's own call is short; the runs are what it cost
+        prov["runs"] = len(run_times)
+        prov["runs_wall_time_s"] = round(sum(run_times), 3)
     record = {"format": FORMAT, "experiment": name, "version": exp.version, "preset": preset,
-              "config": config, "data": data, "provenance": provenance(wall)}
+              "config": config, "data": data, "provenance": prov}
     if not arrays:
         path.with_suffix(".npz").unlink(missing_ok=True)
     _write_record(path, record, arrays)

@@ -207,3 +207,15 @@ def test_run_config_lets_a_sweep_grow_without_recomputing(results_tmp, monkeypat
     CALLS.clear()
     results.run("grow", "smoke")                  # the config changed: stale top level, runs reused
     assert CALLS == ["run2"]
+
+
+def test_resumed_sweep_reports_the_cost_of_its_runs(toy):
+    results.run("toy", "cpu")
+    results.result_path("toy", "cpu").unlink()
+    res = results.run("toy", "cpu")               # every run from the cache
+    prov = res.provenance
+    assert prov["runs"] == 4
+    stored = [results._read_record(p)[0]["provenance"]["wall_time_s"]
+              for p in sorted((results.results_dir() / "toy" / "cpu.runs").glob("*.json"))]
+    assert prov["runs_wall_time_s"] == pytest.approx(sum(stored), abs=1e-3)
+    assert "over 4 runs" in res.describe()

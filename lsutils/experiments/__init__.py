@@ -1,3 +1,5 @@
 """Registered experiments: importing this package registers every one of them."""
 
 from lsutils.experiments import first_experiment  # noqa: F401
+from lsutils.experiments import accuracy_clustering  # noqa: F401
+from lsutils.experiments import theory_gap  # noqa: F401
