@@ -44,17 +44,17 @@ __all__ = [
     "NC1_RTOL",
 ]
 
-#: Relative tolerance below which three templates count as collinear: the plane is degenerate
-#: when |w_b − w_a| or |w_c − w_a| ≤ tol·max_k |w_k|, or when the sine of the angle between
-#: the two edge vectors is ≤ tol. Float64 rounding sits near 1e-16, so 1e-10 rejects only
-#: planes whose second basis vector would be dominated by rounding noise.
+# Relative tolerance below which three templates count as collinear: the plane is degenerate
+# when ‖w_b − w_a‖ or ‖w_c − w_a‖ ≤ tol·max_k ‖w_k‖, or when the sine of the angle between
+# the two edge vectors is ≤ tol. Float64 rounding sits near 1e-16, so 1e-10 rejects only
+# planes whose second basis vector would be dominated by rounding noise.
 COLLINEAR_TOL = 1e-10
 
-#: Relative cut-off of ``torch.linalg.pinv`` for Σ_B in ``nc1``: eigenvalues below
-#: NC1_RTOL·λ_max are treated as zero. Σ_B has rank ≤ min(K − 1, D) by construction, and its
-#: exact zero eigenvalues come out of float64 ``eigh`` at about 1e-16·λ_max; 1e-10 keeps them
-#: out of the inverse (where they would blow up as 1e16) while keeping any genuine direction
-#: between class means.
+# Relative cut-off of ``torch.linalg.pinv`` for Σ_B in ``nc1``: eigenvalues below
+# NC1_RTOL·λ_max are treated as zero. Σ_B has rank ≤ min(K − 1, D) by construction, and its
+# exact zero eigenvalues come out of float64 ``eigh`` at about 1e-16·λ_max; 1e-10 keeps them
+# out of the inverse (where they would blow up as 1e16) while keeping any genuine direction
+# between class means.
 NC1_RTOL = 1e-10
 
 
