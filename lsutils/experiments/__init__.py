@@ -4,4 +4,5 @@ from lsutils.experiments import first_experiment  # noqa: F401
 from lsutils.experiments import accuracy_clustering  # noqa: F401
 from lsutils.experiments import theory_gap  # noqa: F401
 from lsutils.experiments import calibration  # noqa: F401
+from lsutils.experiments import distillation  # noqa: F401
 from lsutils.experiments import myths  # noqa: F401
