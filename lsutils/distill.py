@@ -13,13 +13,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import math
 import numbers
-import time
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from lsutils import train as _train
 from lsutils.losses import distillation_loss
@@ -82,49 +82,8 @@ def logit_matching_loss(student_logits: torch.Tensor, teacher_logits: torch.Tens
 def train_logit_matching(student: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, teacher: torch.nn.Module,
                          cfg: _train.TrainConfig, *, hard_weight: float = 0.4, logit_weight: float = 0.6,
                          device: torch.device | None = None) -> tuple[torch.nn.Module, _train.History]:
-    """Train ``student`` with ``logit_matching_loss`` against ``teacher`` on the same augmented batch.
-
-    A minimal copy of ``lsutils.train.train`` (same batch order, augmentation, SGD, weight decay and
-    schedule for the same ``cfg`` and seed; float32, no hooks) whose only change is the loss —
-    the engine has no slot for a loss other than its own. ``cfg.eps`` and the ``distill_*`` fields
-    are ignored.
-    """
-    if images.dtype != torch.uint8 or images.dim() != 4 or labels.shape != (len(images),):
-        raise ValueError("images must be uint8 (N, C, H, W) and labels (N,)")
-    device = device or _train.default_device()
-    gen = _train.seed_everything(cfg.seed, device)
-    student, teacher = student.to(device), teacher.to(device).eval()
-    x_all, y_all = images.to(device), labels.to(device)
-    check_labels(labels, student.classifier.out_features)
-    n = len(x_all)
-    per_epoch = max(1, n // cfg.batch_size)
-    total = max(1, round(cfg.epochs * per_epoch))
-    opt = torch.optim.SGD(_train._param_groups(student, cfg), lr=cfg.lr, momentum=cfg.momentum,
-                          nesterov=cfg.nesterov and cfg.momentum > 0)
-    hist = _train.History()
-    order = torch.empty(0, dtype=torch.long, device=device)
-    t0 = time.perf_counter()
-    student.train()
-    for step in range(total):
-        if step % per_epoch == 0:
-            order = torch.randperm(n, generator=gen, device=device)
-        idx = order[(step % per_epoch) * cfg.batch_size:(step % per_epoch + 1) * cfg.batch_size]
-        x = _train.to_float(_train.augment(x_all[idx], cfg.crop_padding, cfg.flip, gen))
-        lr = _train.lr_at(step, total, cfg)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        with torch.no_grad():
-            t_logits = teacher(x)
-        loss = logit_matching_loss(student(x), t_logits, y_all[idx], hard_weight, logit_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            nn.utils.clip_grad_norm_(student.parameters(), cfg.grad_clip)
-        opt.step()
-        if step % 50 == 0 or step == total - 1:
-            hist.step.append(step + 1)
-            hist.loss.append(loss.item())
-            hist.lr.append(lr)
-    hist.images_per_s = total * cfg.batch_size / (time.perf_counter() - t0)
-    student.eval()
-    return student, hist
+    """Train ``student`` with ``logit_matching_loss`` against ``teacher`` on the same augmented batch:
+    the engine ``lsutils.train.train`` with its teacher loss replaced. ``cfg.eps`` and the
+    ``distill_*`` fields are not used."""
+    loss_fn = functools.partial(logit_matching_loss, hard_weight=hard_weight, logit_weight=logit_weight)
+    return _train.train(student, images, labels, cfg, teacher=teacher, loss_fn=loss_fn, device=device)

@@ -159,13 +159,15 @@ def _batch_input(x: torch.Tensor, device: torch.device, cfg: TrainConfig) -> tor
 
 def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, *,
           teacher: nn.Module | None = None,
+          loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
           hooks: dict[str, Callable[[nn.Module], object]] | None = None,
           device: torch.device | None = None, progress: bool = False) -> tuple[nn.Module, History]:
     """Train ``model`` on uint8 ``images`` (N, C, H, W) and int64 ``labels`` (N,).
 
     Loss: ``smoothed_cross_entropy(z, y, cfg.eps)``; with a ``teacher``,
     ``distillation_loss(z, teacher(x), y, cfg.distill_temperature, cfg.distill_beta, eps=cfg.eps)``
-    on the same augmented batch. SGD with (Nesterov) momentum, weight decay, ``cfg.schedule``,
+    on the same augmented batch; ``loss_fn(student_logits, teacher_logits, labels)`` replaces that
+    teacher loss (e.g. logit matching). SGD with (Nesterov) momentum, weight decay, ``cfg.schedule``,
     optional gradient clipping. ``hooks`` are called in eval mode under ``no_grad`` every
     ``cfg.eval_every`` steps and at the end; their outputs land in ``history.evals``.
     """
@@ -173,6 +175,8 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
         raise ValueError(f"images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
     if labels.shape != (len(images),):
         raise ValueError(f"labels must have shape ({len(images)},), got {tuple(labels.shape)}")
+    if loss_fn is not None and teacher is None:
+        raise ValueError("loss_fn needs a teacher: it is called as loss_fn(student_logits, teacher_logits, labels)")
     device = device or default_device()
     gen = seed_everything(cfg.seed, device)
     model = _prepare(model, device, cfg)
@@ -210,8 +214,11 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
             else:
                 with torch.no_grad():
                     t_logits = teacher(x)
-                loss = distillation_loss(logits.float(), t_logits.float(), y, cfg.distill_temperature,
-                                         cfg.distill_beta, eps=cfg.eps)
+                if loss_fn is not None:
+                    loss = loss_fn(logits.float(), t_logits.float(), y)
+                else:
+                    loss = distillation_loss(logits.float(), t_logits.float(), y, cfg.distill_temperature,
+                                             cfg.distill_beta, eps=cfg.eps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:

@@ -160,3 +160,16 @@ def test_state_roundtrip(tmp_path):
     for a, b in zip(model.state_dict().values(), other.state_dict().values()):
         assert torch.equal(a, b)
     assert list(path.parent.iterdir()) == [path]        # no temp file left
+
+
+def test_loss_fn_replaces_the_teacher_loss():
+    """loss_fn(student, teacher, labels) = plain CE must train exactly like the engine without a teacher."""
+    x, y = toy_data(128)
+    cfg = train.TrainConfig(epochs=1, batch_size=32, lr=0.05, seed=2)
+    a, _ = _fit(cfg, "mlp", data=(x, y))
+    teacher = models.mlp((1, 28, 28), 4, hidden=(8,))
+    b, _ = _fit(cfg, "mlp", data=(x, y), teacher=teacher, loss_fn=lambda s, t, lab: F.cross_entropy(s, lab))
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    with pytest.raises(ValueError, match="loss_fn needs a teacher"):
+        _fit(cfg, "mlp", data=(x, y), loss_fn=lambda s, t, lab: s.sum())
