@@ -8,6 +8,7 @@ import torch
 from tqdm import tqdm
 
 from lsutils import data, geometry, models, train
+from lsutils.experiments.theory_gap import per_example_gaps
 from lsutils.results import experiment
 
 # Figure 1 rows: (a) three dissimilar classes; (b) two similar classes and a dissimilar one
@@ -35,10 +36,7 @@ class AccuracyClusteringConfig:
 
 
 def _network(spec: Network, info: data.DatasetInfo) -> torch.nn.Module:
-    shape = (info.channels, *info.image_size)
-    if spec.arch == "alexnet":
-        return models.alexnet(info.channels, info.num_classes, info.image_size, width=spec.width)
-    return models.build(spec.arch, shape, info.num_classes, width=spec.width)
+    return models.build(spec.arch, (info.channels, *info.image_size), info.num_classes, width=spec.width)
 
 
 def _first_per_class(labels: torch.Tensor, classes, n: int) -> torch.Tensor:
@@ -46,12 +44,9 @@ def _first_per_class(labels: torch.Tensor, classes, n: int) -> torch.Tensor:
 
 
 def logit_gaps(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Mean over examples of z_y − mean_{j≠y} z_j and of z_y − max_{j≠y} z_j."""
-    z_y = logits.gather(1, labels[:, None]).squeeze(1)
-    others = logits.scatter(1, labels[:, None], float("-inf"))
-    mean_other = (logits.sum(1) - z_y) / (logits.shape[1] - 1)
-    return {"gap_mean_other": (z_y - mean_other).mean().item(),
-            "gap_max_other": (z_y - others.max(1).values).mean().item()}
+    """Mean over examples of z_y − mean_{j≠y} z_j and of z_y − max_{j≠y} z_j (``per_example_gaps``)."""
+    gap_mean, _, gap_max = per_example_gaps(logits, labels)
+    return {"gap_mean_other": gap_mean.mean().item(), "gap_max_other": gap_max.mean().item()}
 
 
 def _projections(model, splits, triplet, per_class) -> dict:
