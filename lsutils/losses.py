@@ -17,6 +17,7 @@ from .targets import check_convention, check_eps, check_labels, check_num_classe
 __all__ = [
     "REDUCTIONS",
     "smoothed_cross_entropy",
+    "check_class_weight",
     "soft_target_cross_entropy",
     "confidence_penalty_loss",
     "distillation_loss",
@@ -56,6 +57,15 @@ def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
     return loss
 
 
+def check_class_weight(class_weight, num_classes: int) -> torch.Tensor:
+    """Return ``class_weight`` as a float tensor of shape (K,) with finite entries > 0, else raise."""
+    w = torch.as_tensor(class_weight, dtype=torch.float64)
+    if w.shape != (num_classes,) or not (torch.isfinite(w).all() and (w > 0).all()):
+        raise ValueError(f"class_weight must hold {num_classes} finite numbers > 0 (one per class), "
+                         f"got {class_weight!r:.80}")
+    return w
+
+
 def smoothed_cross_entropy(
     logits: torch.Tensor,
     labels: torch.Tensor,
@@ -64,6 +74,7 @@ def smoothed_cross_entropy(
     reduction: str = "mean",
     *,
     allow_negative: bool = False,
+    class_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Cross-entropy against label-smoothed targets: ℓ = −Σ_k q_k log softmax(z)_k.
 
@@ -72,12 +83,23 @@ def smoothed_cross_entropy(
     materialised. For ``"uniform"`` it equals
     ``F.cross_entropy(logits, labels, label_smoothing=eps, reduction=reduction)``.
     ``reduction``: ``"mean"`` over the N rows, ``"sum"``, or ``"none"`` for shape (N,).
+
+    ``class_weight`` (K,) weighs **examples**: example i's whole smoothed loss is multiplied by
+    w_{y_i}, and ``"mean"`` divides by Σ_i w_{y_i} — the reweighted risk. At ε = 0 this is
+    ``F.cross_entropy(weight=w)`` exactly. At ε > 0 it is *not*: PyTorch multiplies the
+    smoothing term's log p_k by w_k, the weight of the class *receiving* the mass, whatever the
+    label (see ``theory.torch_weighted_optimum`` for what that does to the optimum).
     """
     _check_logits(logits)
     _check_labels_for(logits, labels)
     eps = check_eps(eps, allow_negative=allow_negative)
     convention = check_convention(convention)
     reduction = _check_reduction(reduction)
+    if class_weight is not None:
+        w = check_class_weight(class_weight, logits.shape[1]).to(logits)[labels]
+        loss = smoothed_cross_entropy(logits, labels, eps, convention, "none", allow_negative=allow_negative)
+        loss = loss * w
+        return loss.sum() / w.sum() if reduction == "mean" else _reduce(loss, reduction)
 
     logp = F.log_softmax(logits, dim=-1)
     on, off = target_values(logits.shape[1], eps, convention)

@@ -45,6 +45,10 @@ __all__ = [
     "ece_noise_floor",
     "per_class",
     "fit_temperature",
+    "roc_auc",
+    "macro_auc",
+    "precision_recall",
+    "summary",
 ]
 
 BINNINGS = ("width", "mass")
@@ -300,6 +304,49 @@ def per_class(probs, labels) -> dict[str, np.ndarray]:
     return {"count": count, "confidence": c, "accuracy": a, "gap": c - a}
 
 
+# ----------------------------------------------------------------------------- ranking and decisions
+
+def roc_auc(scores, positive) -> float:
+    """Area under the ROC curve of ``scores`` (N,) for the boolean event ``positive`` (N,):
+    the probability that a random positive scores above a random negative, ties counting ½
+    (Mann–Whitney: AUC = (R₊ − n₊(n₊ + 1)/2) / (n₊ n₋), R₊ the sum of the positives' mid-ranks).
+    Raises ``ValueError`` unless both classes occur."""
+    x = np.asarray(scores, dtype=np.float64)
+    pos = np.asarray(positive)
+    if x.ndim != 1 or pos.shape != x.shape or not (pos.dtype == bool or np.isin(pos, (0, 1)).all()):
+        raise ValueError(f"scores and positive must be 1-D of one length, positive boolean or 0/1; "
+                         f"got shapes {x.shape} and {pos.shape}")
+    pos = pos.astype(bool)
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"positive must contain both classes, got {n_pos} positives and {n_neg} negatives")
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    sorted_x = x[order]
+    # mid-ranks of tied groups: each group's ranks are averaged
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_x)) + 1]
+    ends = np.r_[starts[1:], len(x)]
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def macro_auc(probs, labels) -> float:
+    """One-vs-rest AUC of each class probability p_k for the event y = k, averaged over the K classes."""
+    p, y = _check(probs, labels)
+    return float(np.mean([roc_auc(p[:, k], y == k) for k in range(p.shape[1])]))
+
+
+def precision_recall(predicted, positive) -> tuple[float, float]:
+    """(precision, recall) of boolean decisions ``predicted`` for the event ``positive``:
+    TP/(TP + FP) and TP/(TP + FN). Precision is NaN when nothing is predicted positive."""
+    d, t = np.asarray(predicted, dtype=bool), np.asarray(positive, dtype=bool)
+    if d.ndim != 1 or d.shape != t.shape:
+        raise ValueError(f"predicted and positive must be 1-D of one length, got {d.shape} and {t.shape}")
+    tp = int((d & t).sum())
+    precision = tp / int(d.sum()) if d.any() else float("nan")
+    return float(precision), tp / max(int(t.sum()), 1)
+
+
 # ----------------------------------------------------------------------------- temperature scaling
 
 def fit_temperature(logits, labels, bounds: tuple[float, float] = (0.05, 20.0), tol: float = 1e-10) -> float:
@@ -341,3 +388,33 @@ def fit_temperature(logits, labels, bounds: tuple[float, float] = (0.05, 20.0), 
         else:
             a = m
     return float(math.exp(-0.5 * (a + b)))
+
+
+# ----------------------------------------------------------------------------- one call per evaluation
+
+def summary(logits, labels, temperature: float = 1.0, n_bins: int = 15) -> dict[str, float]:
+    """Every number the practice chapters report for one set of ``logits`` (N, K) at ``temperature``:
+    accuracy, NLL, Brier, ECE (top-1, equal width), class-wise ECE, AUC, precision and recall,
+    mean confidence, confidence − accuracy (> 0: over-confident) and the mean logit norm ‖z‖₂
+    (of the raw logits, before the temperature).
+
+    K = 2: AUC, precision and recall are those of class 1 (the positive), deciding p₁ ≥ ½.
+    K > 2: the one-vs-rest AUC averaged over classes; precision and recall of the argmax
+    decisions, averaged over classes (NaN precisions — a class never predicted — skipped).
+    """
+    z, y = _check(logits, labels, simplex=False)
+    p = softmax(z, temperature)
+    k = p.shape[1]
+    if k == 2:
+        auc = roc_auc(p[:, 1], y == 1)
+        prec, rec = precision_recall(p[:, 1] >= 0.5, y == 1)
+    else:
+        auc = macro_auc(p, y)
+        pred = p.argmax(1)
+        pr = np.array([precision_recall(pred == c, y == c) for c in range(k)])
+        prec, rec = float(np.nanmean(pr[:, 0])), float(pr[:, 1].mean())
+    acc, conf = accuracy(p, y), float(p.max(1).mean())
+    return {"accuracy": acc, "nll": nll(p, y, floor=1e-12), "brier": brier(p, y),
+            "ece": ece(p, y, n_bins), "ece_classwise": classwise_ece(p, y, n_bins), "auc": auc,
+            "precision": float(prec), "recall": float(rec), "confidence": conf,
+            "overconfidence": conf - acc, "logit_norm": float(np.linalg.norm(z, axis=1).mean())}

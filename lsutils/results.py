@@ -135,7 +135,11 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return _jsonable(dataclasses.asdict(obj))
+        # A field added after results were stored carries metadata {"omit_if_default": True}: at its
+        # default it means "the behaviour before the field existed", so it must not change the
+        # identity of configs stored before it existed. Any other value is recorded as usual.
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if not (f.metadata.get("omit_if_default") and getattr(obj, f.name) == f.default)}
     if isinstance(obj, np.generic):
         return obj.item()
     if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:  # 0-d torch tensor

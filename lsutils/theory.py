@@ -30,6 +30,7 @@ __all__ = [
     "loss_floor",
     "max_confidence",
     "unsmooth",
+    "torch_weighted_optimum",
 ]
 
 
@@ -140,3 +141,27 @@ def unsmooth(probs: torch.Tensor, num_classes: int, eps: float, *, clip: bool = 
         out = out.clamp_min(0.0)
         out = out / out.sum(dim=-1, keepdim=True)
     return out
+
+
+def torch_weighted_optimum(class_weight, label: int, eps: float) -> list[float]:
+    """The minimiser over the simplex of ``F.cross_entropy(z, y, weight=w, label_smoothing=ε)`` for
+    one example of class y: p*_k = c_k / Σ_j c_j with c_k = (1 − ε)·w_y·[k = y] + (ε/K)·w_k.
+
+    PyTorch's per-example loss is (1 − ε)·w_y·(−log p_y) + (ε/K)·Σ_k w_k·(−log p_k) (the mean
+    divides by Σ_i w_{y_i}, a constant that does not move the optimum), and −Σ_k c_k log p_k is
+    minimised at p ∝ c (Gibbs). The smoothing mass reaching class k is scaled by w_k, the weight
+    of the class that *receives* it: with a rare class weighted up, every example of a frequent
+    class is pulled towards the rare one. Per-example weighting (``smoothed_cross_entropy`` with
+    ``class_weight``) leaves the optimum at q.
+    """
+    w = [float(v) for v in class_weight]
+    k = check_num_classes(len(w))
+    eps = check_eps(eps)
+    if not all(math.isfinite(v) and v > 0 for v in w):
+        raise ValueError(f"class_weight must hold finite numbers > 0, got {class_weight!r}")
+    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < k:
+        raise ValueError(f"label must be an integer in [0, {k}) = [0, num_classes), got {label!r}")
+    c = [eps / k * v for v in w]
+    c[label] += (1 - eps) * w[label]
+    total = math.fsum(c)
+    return [v / total for v in c]

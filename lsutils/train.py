@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,6 +27,7 @@ from lsutils.losses import distillation_loss, smoothed_cross_entropy
 from lsutils.targets import check_convention, check_eps, check_labels
 
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
+_NEW = {"omit_if_default": True}
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,12 @@ class TrainConfig:
     grad_clip: float = 0.0                  # max global gradient norm; 0 turns clipping off
     eps: float = 0.0                        # label smoothing
     convention: str = "uniform"
+    # Added after results were stored: at their defaults they are left out of a config's identity
+    # (results._jsonable), so those results stay current.
+    class_weight: tuple[float, ...] = field(default=(), metadata=_NEW)     # one per class; (): unweighted
+    class_weight_smoothing: str = field(default="per_example", metadata=_NEW)  # or "torch": see training_loss
+    confidence_penalty: float = field(default=0.0, metadata=_NEW)         # β of Pereyra et al.: loss − β·H(p)
+    mixup_alpha: float = field(default=0.0, metadata=_NEW)                # λ ~ Beta(α, α) per batch; 0: off
     crop_padding: int = 0                   # random crop after zero-padding this many pixels per side
     flip: bool = False                      # random horizontal flip
     seed: int = 0
@@ -63,6 +71,19 @@ class TrainConfig:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.weight_decay_scope not in ("all", "hidden_dense"):
             raise ValueError(f"weight_decay_scope must be 'all' or 'hidden_dense', got {self.weight_decay_scope!r}")
+        if self.class_weight_smoothing not in ("per_example", "torch"):
+            raise ValueError("class_weight_smoothing must be 'per_example' or 'torch', "
+                             f"got {self.class_weight_smoothing!r}")
+        if self.class_weight and self.class_weight_smoothing == "torch" and (
+                self.convention != "uniform" or self.eps < 0):
+            raise ValueError("class_weight_smoothing='torch' is PyTorch's fused loss: it needs "
+                             f"convention='uniform' and eps >= 0, got {self.convention!r} and {self.eps}")
+        if self.class_weight and not all(math.isfinite(w) and w > 0 for w in self.class_weight):
+            raise ValueError(f"class_weight must hold finite numbers > 0, got {self.class_weight}")
+        for name in ("confidence_penalty", "mixup_alpha"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
         if not self.epochs > 0 or self.batch_size < 1:
             raise ValueError(f"epochs must be > 0 and batch_size ≥ 1, got {self.epochs}, {self.batch_size}")
 
@@ -157,6 +178,36 @@ def _batch_input(x: torch.Tensor, device: torch.device, cfg: TrainConfig) -> tor
     return x
 
 
+def training_loss(logits: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
+                  class_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """The mean training loss of ``cfg`` without a teacher:
+    ``Σ_i w_{y_i} ℓ_i / Σ_i w_{y_i}`` with ℓ_i the smoothed cross-entropy (ε, convention), minus
+    ``cfg.confidence_penalty``·mean_i H(p_i). ``class_weight`` (K,) on the logits' device, or None
+    (all w = 1; ``cfg.class_weight`` is only the frozen record of it).
+
+    With weights, ``cfg.class_weight_smoothing`` decides what ℓ_i is weighted by:
+    ``"per_example"`` multiplies example i's whole smoothed loss by w_{y_i};
+    ``"torch"`` is ``F.cross_entropy(weight=w, label_smoothing=ε)``, whose smoothing term weighs
+    log p_k by w_k (``theory.torch_weighted_optimum``). Both agree at ε = 0.
+    """
+    if class_weight is None:
+        if cfg.convention == "uniform" and cfg.eps >= 0:  # the fused loss is this convention exactly
+            loss = F.cross_entropy(logits, labels, label_smoothing=cfg.eps)
+        else:
+            loss = smoothed_cross_entropy(logits, labels, cfg.eps, cfg.convention, allow_negative=True)
+    else:
+        if cfg.class_weight_smoothing == "torch":
+            per = F.cross_entropy(logits, labels, weight=class_weight, label_smoothing=cfg.eps, reduction="none")
+        else:
+            per = smoothed_cross_entropy(logits, labels, cfg.eps, cfg.convention, "none",
+                                         allow_negative=True) * class_weight[labels]
+        loss = per.sum() / class_weight[labels].sum()
+    if cfg.confidence_penalty:
+        logp = F.log_softmax(logits, dim=-1)
+        loss = loss + cfg.confidence_penalty * (logp.exp() * logp).sum(-1).mean()  # − β·H(p)
+    return loss
+
+
 def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, *,
           teacher: nn.Module | None = None,
           loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
@@ -185,8 +236,15 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
     step_fn = torch.compile(model) if cfg.compile else model
     x_all, y_all = images.to(device), labels.to(device)
     check_labels(labels, model.classifier.out_features)  # once, so the hot loop needs no host sync
-    # PyTorch's fused loss is the uniform convention exactly (tests/test_losses.py checks it)
-    fused_loss = cfg.convention == "uniform" and cfg.eps >= 0
+    weight = None
+    if cfg.class_weight:
+        if len(cfg.class_weight) != model.classifier.out_features:
+            raise ValueError(f"class_weight must hold {model.classifier.out_features} weights (one per class), "
+                             f"got {len(cfg.class_weight)}")
+        weight = torch.tensor(cfg.class_weight, dtype=torch.float32, device=device)
+    if cfg.mixup_alpha and teacher is not None:
+        raise ValueError("mixup_alpha > 0 is not supported with a teacher")
+    lam_rng = np.random.default_rng(cfg.seed)  # mixup's λ: host-side, so no device sync per step
     n = len(x_all)
     per_epoch = max(1, n // cfg.batch_size)  # drop the last partial batch: equal-sized steps
     total = max(1, round(cfg.epochs * per_epoch))
@@ -205,12 +263,17 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
         lr = lr_at(step, total, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
+        if cfg.mixup_alpha:
+            lam = float(lam_rng.beta(cfg.mixup_alpha, cfg.mixup_alpha))
+            perm = torch.randperm(len(x), generator=gen, device=device)
+            x = lam * x + (1 - lam) * x[perm]
         with _autocast(device, cfg):
             logits = step_fn(x)
-            if teacher is None and fused_loss:
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.eps)
+            if teacher is None and cfg.mixup_alpha:
+                loss = (lam * training_loss(logits.float(), y, cfg, weight)
+                        + (1 - lam) * training_loss(logits.float(), y[perm], cfg, weight))
             elif teacher is None:
-                loss = smoothed_cross_entropy(logits.float(), y, cfg.eps, cfg.convention, allow_negative=True)
+                loss = training_loss(logits.float(), y, cfg, weight)
             else:
                 with torch.no_grad():
                     t_logits = teacher(x)

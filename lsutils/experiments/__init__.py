@@ -6,3 +6,4 @@ from lsutils.experiments import theory_gap  # noqa: F401
 from lsutils.experiments import calibration  # noqa: F401
 from lsutils.experiments import distillation  # noqa: F401
 from lsutils.experiments import myths  # noqa: F401
+from lsutils.experiments import choosing_eps  # noqa: F401
