@@ -7,3 +7,5 @@ from lsutils.experiments import calibration  # noqa: F401
 from lsutils.experiments import distillation  # noqa: F401
 from lsutils.experiments import myths  # noqa: F401
 from lsutils.experiments import choosing_eps  # noqa: F401
+from lsutils.experiments import alternatives  # noqa: F401
+from lsutils.experiments import label_noise  # noqa: F401

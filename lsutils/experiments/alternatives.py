@@ -1,0 +1,134 @@
+"""Label smoothing against the regularisers said to do "roughly the same": weight decay, the
+confidence penalty, temperature scaling alone, mixup, and mixup with smoothing on top.
+
+One MLP on Fashion-MNIST, one schedule; each method has one knob and a small grid of values.
+Every run reports, on the test split, the metrics of ``metrics.summary`` at T = 1 and after
+temperature scaling (T fitted on the validation split), and the NC1 clustering measure of its
+penultimate features (``geometry.nc1``) on training and test images. A method's knob is chosen on
+validation accuracy (``select``); the full grid is kept so other choices can be read off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lsutils import data, geometry, metrics, models, train
+from lsutils.results import experiment
+
+
+@dataclass(frozen=True)
+class Method:
+    family: str                       # what is compared: "baseline", "smoothing", "weight decay", …
+    eps: float = 0.0
+    weight_decay: float = 0.0
+    confidence_penalty: float = 0.0
+    mixup_alpha: float = 0.0
+
+    @property
+    def name(self) -> str:
+        knobs = {"ε": self.eps, "wd": self.weight_decay, "β": self.confidence_penalty, "α": self.mixup_alpha}
+        return self.family + "".join(f" {k}={v:g}" for k, v in knobs.items() if v)
+
+    @property
+    def key(self) -> str:
+        """``name`` in the characters a results key allows."""
+        knobs = {"eps": self.eps, "wd": self.weight_decay, "beta": self.confidence_penalty,
+                 "alpha": self.mixup_alpha}
+        return self.family.replace(" + ", "+").replace(" ", "-").replace("+", "_and_") + "".join(
+            f"_{k}={v:g}" for k, v in knobs.items() if v)
+
+
+def _grid(family: str, knob: str, values) -> tuple[Method, ...]:
+    return tuple(Method(family, **{knob: v}) for v in values)
+
+
+METHODS = (Method("baseline"),
+           *_grid("smoothing", "eps", (0.05, 0.1, 0.2)),
+           *_grid("weight decay", "weight_decay", (1e-4, 5e-4, 2e-3)),
+           *_grid("confidence penalty", "confidence_penalty", (0.1, 0.3, 1.0)),
+           *_grid("mixup", "mixup_alpha", (0.2, 1.0)),
+           Method("mixup + smoothing", eps=0.1, mixup_alpha=0.2),
+           Method("mixup + smoothing", eps=0.2, mixup_alpha=1.0))
+
+
+@dataclass(frozen=True)
+class AlternativesConfig:
+    methods: tuple[Method, ...] = METHODS
+    dataset: str = "fashion_mnist"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    hidden: tuple[int, ...] = (256,)
+    epochs: float = 10.0
+    batch_size: int = 128
+    lr: float = 0.05
+    train_size: int = 0          # 0: all 50 000
+    eval_size: int = 0           # validation and test images; 0: all 10 000
+    nc1_size: int = 5000         # training images on which NC1 is measured
+
+
+def _first(pair, n):
+    return pair if not n else (pair[0][:n], pair[1][:n])
+
+
+def _one_run(cfg: AlternativesConfig, method: Method, seed: int) -> dict:
+    info = data.DATASETS[cfg.dataset]
+    xtr, ytr = _first(data.load_split(cfg.dataset, "train"), cfg.train_size)
+    tcfg = train.TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, schedule="cosine",
+                             seed=seed, eps=method.eps, weight_decay=method.weight_decay,
+                             confidence_penalty=method.confidence_penalty, mixup_alpha=method.mixup_alpha)
+    torch.manual_seed(seed)
+    model = models.mlp((info.channels, *info.image_size), info.num_classes, cfg.hidden)
+    model, _ = train.train(model, xtr, ytr, tcfg)
+    xv, yv = _first(data.load_split(cfg.dataset, "val"), cfg.eval_size)
+    xt, yt = _first(data.load_split(cfg.dataset, "test"), cfg.eval_size)
+    zv, zt = (train.predict_logits(model, x).double().numpy() for x in (xv, xt))
+    t = metrics.fit_temperature(zv, yv.numpy())
+    n = cfg.nc1_size
+    return {"family": method.family, "name": method.name, "seed": seed, "temperature": t,
+            "val": metrics.summary(zv, yv.numpy()),
+            "test": metrics.summary(zt, yt.numpy()),
+            "test_ts": metrics.summary(zt, yt.numpy(), temperature=t),
+            "nc1_train": geometry.nc1(train.extract_features(model, xtr[:n]), ytr[:n], info.num_classes),
+            "nc1_test": geometry.nc1(train.extract_features(model, xt), yt, info.num_classes),
+            "weight_norm": float(torch.linalg.vector_norm(
+                torch.cat([p.detach().flatten() for p in model.parameters()])))}
+
+
+def select(runs: list[dict], family: str, metric: str = "accuracy") -> str:
+    """The method name of ``family`` with the highest mean validation ``metric`` over seeds (the
+    lowest for NLL, Brier and the ECEs); ties go to the first in run order."""
+    lower = metric in ("nll", "brier", "ece", "ece_classwise")
+    names = list(dict.fromkeys(r["name"] for r in runs if r["family"] == family))
+    if not names:
+        raise ValueError(f"no runs of family {family!r}")
+
+    def score(name):
+        m = float(np.mean([r["val"][metric] for r in runs if r["name"] == name]))
+        return m if lower else -m
+
+    return min(names, key=score)
+
+
+PRESETS = {
+    "smoke": AlternativesConfig(methods=(Method("baseline"), Method("smoothing", eps=0.1),
+                                         Method("weight decay", weight_decay=5e-4),
+                                         Method("confidence penalty", confidence_penalty=0.3),
+                                         Method("mixup + smoothing", eps=0.1, mixup_alpha=0.2)),
+                                seeds=(0,), hidden=(16,), epochs=1.0, train_size=2000, eval_size=1000,
+                                nc1_size=1000),
+    "cpu": AlternativesConfig(),
+    "gpu": AlternativesConfig(seeds=(0, 1, 2, 3, 4), hidden=(1024, 1024), epochs=40.0),
+}
+
+
+@experiment("alternatives", version=1, presets=PRESETS)
+def alternatives(cfg: AlternativesConfig, memo) -> dict:
+    """Smoothing vs weight decay, confidence penalty, temperature scaling and mixup (+ smoothing)."""
+    grid = [(m, s) for m in cfg.methods for s in cfg.seeds]
+    runs = [memo(f"{m.key}_seed={s}", lambda m=m, s=s: _one_run(cfg, m, s),
+                 run_config={"cfg": cfg, "method": m, "seed": s})
+            for m, s in tqdm(grid, desc="alternatives", leave=False)]
+    return {"runs": runs, "families": list(dict.fromkeys(m.family for m in cfg.methods))}
