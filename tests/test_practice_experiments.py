@@ -6,7 +6,7 @@ from lsutils.experiments import alternatives, choosing_eps
 
 
 def _run(w, e, s, **val):
-    return {"task": "binary", "weighting": w, "eps": e, "seed": s, "val": val}
+    return {"regime": "short", "task": "binary", "weighting": w, "eps": e, "seed": s, "val": val}
 
 
 RUNS = [
@@ -20,24 +20,27 @@ RUNS = [
 
 def test_joint_search_finds_the_best_cell_sequential_does_not():
     grid = (("none", "balanced"), (0.0, 0.1))
-    assert choosing_eps.select(RUNS, "binary", "nll", *grid) == ("balanced", 0.1)
-    assert choosing_eps.select(RUNS, "binary", "nll", *grid, sequential=True) == ("none", 0.1)
+    assert choosing_eps.select(RUNS, "short", "binary", "nll", *grid) == ("balanced", 0.1)
+    assert choosing_eps.select(RUNS, "short", "binary", "nll", *grid, sequential=True) == ("none", 0.1)
 
 
 def test_higher_is_better_for_auc():
-    assert choosing_eps.select(RUNS, "binary", "auc", ("none", "balanced"), (0.0, 0.1)) == ("balanced", 0.1)
+    assert choosing_eps.select(RUNS, "short", "binary", "auc", ("none", "balanced"), (0.0, 0.1)) == ("balanced", 0.1)
 
 
 def test_select_names_a_missing_cell():
     with pytest.raises(ValueError, match="weighting='balanced_torch'"):
-        choosing_eps.select(RUNS, "binary", "nll", ("balanced_torch",), (0.0,))
+        choosing_eps.select(RUNS, "short", "binary", "nll", ("balanced_torch",), (0.0,))
 
 
-def test_run_grid_covers_both_tasks():
-    cfg = choosing_eps.PRESETS["smoke"]
+def test_run_grid_covers_regimes_and_tasks():
+    cfg = choosing_eps.PRESETS["cpu"]
     grid = choosing_eps.run_grid(cfg)
-    assert len(grid) == len(cfg.weightings) * len(cfg.eps_values) * len(cfg.seeds) + len(cfg.eps_values) * len(cfg.seeds)
-    assert {t for t, *_ in grid} == {"binary", "multiclass"}
+    short, long = cfg.regimes
+    assert len(grid) == (len(short.eps_values) * len(short.seeds) * (len(short.weightings) + 1)
+                         + len(long.eps_values) * len(long.seeds) * len(long.weightings))
+    assert {(r.name, t) for r, t, *_ in grid} == {("short", "binary"), ("short", "multiclass"), ("long", "binary")}
+    assert all(w == "none" for _, t, w, *_ in grid if t == "multiclass")
 
 
 def test_alternatives_select_per_family():

@@ -29,15 +29,25 @@ LOWER_IS_BETTER = ("nll", "brier", "ece", "ece_classwise")
 
 
 @dataclass(frozen=True)
+class Regime:
+    """A training length and the grid run at it. ``short`` stops well before the network fits its
+    training set; ``long`` trains on until it does — the over-confident network smoothing is for."""
+
+    name: str
+    epochs: float
+    tasks: tuple[str, ...] = ("binary", "multiclass")
+    weightings: tuple[str, ...] = WEIGHTINGS
+    eps_values: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+
+@dataclass(frozen=True)
 class ChoosingEpsConfig:
+    regimes: tuple[Regime, ...]
     dataset: str = "fashion_mnist"
     positive_classes: tuple[int, ...] = (6,)   # Shirt
     prevalence: float = 0.02
-    eps_values: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
-    weightings: tuple[str, ...] = WEIGHTINGS
-    seeds: tuple[int, ...] = (0, 1, 2)
     hidden: tuple[int, ...] = (256,)
-    epochs: float = 5.0
     batch_size: int = 128
     lr: float = 0.05
     train_size: int = 0     # first n images of the training split before the task is built; 0: all
@@ -57,17 +67,17 @@ def task_split(cfg: ChoosingEpsConfig, task: str, split: str) -> tuple[torch.Ten
     return tasks.binary_task(x, y, cfg.positive_classes, cfg.prevalence, k, cfg.task_seed + offset)
 
 
-def _one_run(cfg: ChoosingEpsConfig, task: str, weighting: str, eps: float, seed: int) -> dict:
+def _one_run(cfg: ChoosingEpsConfig, regime: Regime, task: str, weighting: str, eps: float, seed: int) -> dict:
     xtr, ytr = task_split(cfg, task, "train")
     k = 2 if task == "binary" else data.DATASETS[cfg.dataset].num_classes
     weight = () if weighting == "none" else tasks.balanced_class_weights(ytr, k)
-    tcfg = train.TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.0,
+    tcfg = train.TrainConfig(epochs=regime.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.0,
                              schedule="cosine", eps=eps, seed=seed, class_weight=weight,
                              class_weight_smoothing="torch" if weighting == "balanced_torch" else "per_example")
     info = data.DATASETS[cfg.dataset]
     torch.manual_seed(seed)
     model, _ = train.train(models.mlp((info.channels, *info.image_size), k, cfg.hidden), xtr, ytr, tcfg)
-    out = {"task": task, "weighting": weighting, "eps": eps, "seed": seed, "class_weight": list(weight),
+    out = {"regime": regime.name, "task": task, "weighting": weighting, "eps": eps, "seed": seed, "class_weight": list(weight),
            "n_train": len(ytr), "train_positives": int((ytr == 1).sum()) if task == "binary" else None}
     for split in ("val", "test"):
         x, y = task_split(cfg, task, split)
@@ -76,19 +86,22 @@ def _one_run(cfg: ChoosingEpsConfig, task: str, weighting: str, eps: float, seed
     return out
 
 
-def run_grid(cfg: ChoosingEpsConfig) -> list[tuple[str, str, float, int]]:
-    grid = [("binary", w, e, s) for w in cfg.weightings for e in cfg.eps_values for s in cfg.seeds]
-    return grid + [("multiclass", "none", e, s) for e in cfg.eps_values for s in cfg.seeds]
+def run_grid(cfg: ChoosingEpsConfig) -> list[tuple[Regime, str, str, float, int]]:
+    """Every (regime, task, weighting, ε, seed) trained; the multiclass task is balanced, so it
+    runs unweighted only."""
+    return [(r, t, w, e, s) for r in cfg.regimes for t in r.tasks
+            for w in (r.weightings if t == "binary" else ("none",)) for e in r.eps_values for s in r.seeds]
 
 
-def _mean_val(runs: list[dict], task: str, weighting: str, eps: float, metric: str) -> float:
-    vals = [r["val"][metric] for r in runs if (r["task"], r["weighting"], r["eps"]) == (task, weighting, eps)]
+def _mean_val(runs: list[dict], regime: str, task: str, weighting: str, eps: float, metric: str) -> float:
+    vals = [r["val"][metric] for r in runs
+            if (r["regime"], r["task"], r["weighting"], r["eps"]) == (regime, task, weighting, eps)]
     if not vals:
-        raise ValueError(f"no runs for task={task!r}, weighting={weighting!r}, eps={eps}")
+        raise ValueError(f"no runs for regime={regime!r}, task={task!r}, weighting={weighting!r}, eps={eps}")
     return float(np.mean(vals))
 
 
-def select(runs: list[dict], task: str, metric: str, weightings, eps_values, *,
+def select(runs: list[dict], regime: str, task: str, metric: str, weightings, eps_values, *,
            sequential: bool = False) -> tuple[str, float]:
     """(weighting, ε) with the best mean **validation** ``metric`` over seeds.
 
@@ -98,7 +111,7 @@ def select(runs: list[dict], task: str, metric: str, weightings, eps_values, *,
     sign = 1.0 if metric in LOWER_IS_BETTER else -1.0
 
     def score(w, e):
-        return sign * _mean_val(runs, task, w, e, metric)
+        return sign * _mean_val(runs, regime, task, w, e, metric)
 
     if sequential:
         w = min(weightings, key=lambda w: score(w, 0.0))
@@ -106,19 +119,25 @@ def select(runs: list[dict], task: str, metric: str, weightings, eps_values, *,
     return min(((w, e) for w in weightings for e in eps_values), key=lambda we: score(*we))
 
 
+_SHORT = Regime("short", epochs=5.0)
+_LONG = Regime("long", epochs=40.0, tasks=("binary",), weightings=("none", "balanced"),
+               eps_values=(0.0, 0.05, 0.1, 0.15, 0.2), seeds=(0, 1))
+
 PRESETS = {
-    "smoke": ChoosingEpsConfig(eps_values=(0.0, 0.1), seeds=(0,), hidden=(16,), epochs=1.0,
-                               train_size=5000, eval_size=4000, prevalence=0.05),
-    "cpu": ChoosingEpsConfig(),
-    "gpu": ChoosingEpsConfig(eps_values=(0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3), seeds=(0, 1, 2, 3, 4),
-                             hidden=(1024, 1024), epochs=30.0),
+    "smoke": ChoosingEpsConfig(regimes=(Regime("short", 1.0, eps_values=(0.0, 0.1), seeds=(0,)),
+                                        Regime("long", 2.0, ("binary",), ("none",), (0.0, 0.1), (0,))),
+                               hidden=(16,), train_size=5000, eval_size=4000, prevalence=0.05),
+    "cpu": ChoosingEpsConfig(regimes=(_SHORT, _LONG)),
+    "gpu": ChoosingEpsConfig(regimes=(Regime("short", 10.0, seeds=(0, 1, 2, 3, 4)),
+                                      Regime("long", 100.0, seeds=(0, 1, 2))), hidden=(1024, 1024)),
 }
 
 
 @experiment("choosing_eps", version=1, presets=PRESETS)
 def choosing_eps(cfg: ChoosingEpsConfig, memo) -> dict:
     """An ε sweep on a rare-positive binary task (three class weightings) and on the 10-class task."""
-    runs = [memo(f"{t}_{w}_eps={e:g}_seed={s}", lambda t=t, w=w, e=e, s=s: _one_run(cfg, t, w, e, s),
-                 run_config={"cfg": cfg, "task": t, "weighting": w, "eps": e, "seed": s})
-            for t, w, e, s in tqdm(run_grid(cfg), desc="choosing_eps", leave=False)]
+    runs = [memo(f"{r.name}_{t}_{w}_eps={e:g}_seed={s}",
+                 lambda r=r, t=t, w=w, e=e, s=s: _one_run(cfg, r, t, w, e, s),
+                 run_config={"cfg": cfg, "regime": r, "task": t, "weighting": w, "eps": e, "seed": s})
+            for r, t, w, e, s in tqdm(run_grid(cfg), desc="choosing_eps", leave=False)]
     return {"runs": runs, "class_names": list(data.DATASETS[cfg.dataset].class_names)}
