@@ -53,6 +53,7 @@ class ChoosingEpsConfig:
     train_size: int = 0     # first n images of the training split before the task is built; 0: all
     eval_size: int = 0      # first n images of the validation and test splits; 0: all
     task_seed: int = 0      # which positives are kept (the same for every run)
+    train_fit_size: int = 10_000   # training images on which the fit (train metrics) is measured
 
 
 def task_split(cfg: ChoosingEpsConfig, task: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,6 +80,8 @@ def _one_run(cfg: ChoosingEpsConfig, regime: Regime, task: str, weighting: str, 
     model, _ = train.train(models.mlp((info.channels, *info.image_size), k, cfg.hidden), xtr, ytr, tcfg)
     out = {"regime": regime.name, "task": task, "weighting": weighting, "eps": eps, "seed": seed, "class_weight": list(weight),
            "n_train": len(ytr), "train_positives": int((ytr == 1).sum()) if task == "binary" else None}
+    n_fit = min(cfg.train_fit_size, len(ytr))  # how far training got towards fitting its own data
+    out["train"] = metrics.summary(train.predict_logits(model, xtr[:n_fit]).double().numpy(), ytr[:n_fit].numpy())
     for split in ("val", "test"):
         x, y = task_split(cfg, task, split)
         out[split] = metrics.summary(train.predict_logits(model, x).double().numpy(), y.numpy())
