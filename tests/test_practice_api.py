@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from lsutils import metrics, models, results, tasks, theory, train
 from lsutils.losses import confidence_penalty_loss, smoothed_cross_entropy
 from lsutils.targets import smooth_targets
+from test_train import toy_data
 
 
 def _batch(n=64, k=3, seed=0):
@@ -122,18 +123,8 @@ def test_train_config_rejects(kwargs, name):
         train.TrainConfig(**kwargs)
 
 
-def _toy(n=256, k=4, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, k, (n,), generator=g)
-    images = torch.randint(0, 60, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
-    for c in range(k):
-        r, col = divmod(c, 2)
-        images[labels == c, :, 14 * r + 3:14 * r + 11, 14 * col + 3:14 * col + 11] = 250
-    return images, labels
-
-
 def _fit(cfg, k=4):
-    x, y = _toy(k=k)
+    x, y = toy_data(k=k)
     torch.manual_seed(cfg.seed)
     model, hist = train.train(models.mlp((1, 28, 28), k, (16,)), x, y, cfg, device=torch.device("cpu"))
     return model, hist, x, y
@@ -158,7 +149,7 @@ def test_class_weights_shift_the_decision_towards_the_weighted_class():
     cfg = dict(epochs=2, batch_size=32, lr=0.05)
     plain = _fit(train.TrainConfig(**cfg))[0]
     heavy = _fit(train.TrainConfig(**cfg, class_weight=(1.0, 1.0, 1.0, 50.0)))[0]
-    x, _ = _toy()
+    x, _ = toy_data()
     share = [(train.predict_logits(m, x).argmax(1) == 3).float().mean().item() for m in (plain, heavy)]
     assert share[1] > share[0]
 
