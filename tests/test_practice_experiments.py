@@ -36,11 +36,25 @@ def test_select_names_a_missing_cell():
 def test_run_grid_covers_regimes_and_tasks():
     cfg = choosing_eps.PRESETS["cpu"]
     grid = choosing_eps.run_grid(cfg)
-    short, long = cfg.regimes
-    assert len(grid) == (len(short.eps_values) * len(short.seeds) * (len(short.weightings) + 1)
-                         + len(long.eps_values) * len(long.seeds) * len(long.weightings))
-    assert {(r.name, t) for r, t, *_ in grid} == {("short", "binary"), ("short", "multiclass"), ("long", "binary")}
+    expect = sum(len(r.eps_values) * len(r.seeds) * (len(r.weightings) * ("binary" in r.tasks)
+                                                     + ("multiclass" in r.tasks)) for r in cfg.regimes)
+    assert len(grid) == expect
+    assert {(r.name, t) for r, t, *_ in grid} == {("short", "binary"), ("short", "multiclass"), ("long", "binary"),
+                                                  ("small", "binary")}
     assert all(w == "none" for _, t, w, *_ in grid if t == "multiclass")
+
+
+def test_small_regime_builds_its_task_from_fewer_images(monkeypatch):
+    import torch
+
+    y = torch.arange(20000) % 10
+    x = torch.zeros(20000, 1, 2, 2, dtype=torch.uint8)
+    monkeypatch.setattr(choosing_eps.data, "load_split", lambda name, split: (x, y))
+    cfg = choosing_eps.PRESETS["cpu"]
+    _, full = choosing_eps.task_split(cfg, "binary", "train")
+    _, small = choosing_eps.task_split(cfg, "binary", "train", 10_000)
+    assert int((full == 0).sum()) == 18000 and int((small == 0).sum()) == 9000
+    assert abs(float(small.float().mean()) - cfg.prevalence) < 1e-3
 
 
 def test_alternatives_select_per_family():

@@ -14,6 +14,7 @@ change. Choices are made on validation numbers only (``select``); test numbers a
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,11 +31,13 @@ LOWER_IS_BETTER = ("nll", "brier", "ece", "ece_classwise")
 
 @dataclass(frozen=True)
 class Regime:
-    """A training length and the grid run at it. ``short`` stops well before the network fits its
-    training set; ``long`` trains on until it does — the over-confident network smoothing is for."""
+    """A training set size and length, and the grid run at it: ``short`` stops before the network
+    fits its training set; ``long`` trains on until it does; ``small`` memorises a reduced training
+    set (the cheap route to an over-confident network, as in the calibration chapter)."""
 
     name: str
     epochs: float
+    train_size: int = 0     # first n images of the training split before the task is built; 0: all
     tasks: tuple[str, ...] = ("binary", "multiclass")
     weightings: tuple[str, ...] = WEIGHTINGS
     eps_values: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
@@ -50,16 +53,16 @@ class ChoosingEpsConfig:
     hidden: tuple[int, ...] = (256,)
     batch_size: int = 128
     lr: float = 0.05
-    train_size: int = 0     # first n images of the training split before the task is built; 0: all
     eval_size: int = 0      # first n images of the validation and test splits; 0: all
     task_seed: int = 0      # which positives are kept (the same for every run)
     train_fit_size: int = 10_000   # training images on which the fit (train metrics) is measured
 
 
-def task_split(cfg: ChoosingEpsConfig, task: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """The images and labels of ``task`` ("binary" or "multiclass") on ``split``."""
+def task_split(cfg: ChoosingEpsConfig, task: str, split: str, train_size: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images and labels of ``task`` ("binary" or "multiclass") on ``split``; the training
+    split is cut to its first ``train_size`` images (0: all) before the task is built."""
     x, y = data.load_split(cfg.dataset, split)
-    n = cfg.train_size if split == "train" else cfg.eval_size
+    n = train_size if split == "train" else cfg.eval_size
     x, y = (x[:n], y[:n]) if n else (x, y)
     if task == "multiclass":
         return x, y
@@ -69,7 +72,7 @@ def task_split(cfg: ChoosingEpsConfig, task: str, split: str) -> tuple[torch.Ten
 
 
 def _one_run(cfg: ChoosingEpsConfig, regime: Regime, task: str, weighting: str, eps: float, seed: int) -> dict:
-    xtr, ytr = task_split(cfg, task, "train")
+    xtr, ytr = task_split(cfg, task, "train", regime.train_size)
     k = 2 if task == "binary" else data.DATASETS[cfg.dataset].num_classes
     weight = () if weighting == "none" else tasks.balanced_class_weights(ytr, k)
     tcfg = train.TrainConfig(epochs=regime.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.0,
@@ -125,14 +128,17 @@ def select(runs: list[dict], regime: str, task: str, metric: str, weightings, ep
 _SHORT = Regime("short", epochs=5.0)
 _LONG = Regime("long", epochs=40.0, tasks=("binary",), weightings=("none", "balanced"),
                eps_values=(0.0, 0.05, 0.1, 0.15, 0.2), seeds=(0, 1))
+_SMALL = Regime("small", epochs=100.0, train_size=10_000, tasks=("binary",), weightings=("none", "balanced"),
+                eps_values=(0.0, 0.05, 0.1, 0.15, 0.2), seeds=(0, 1, 2))
 
 PRESETS = {
-    "smoke": ChoosingEpsConfig(regimes=(Regime("short", 1.0, eps_values=(0.0, 0.1), seeds=(0,)),
-                                        Regime("long", 2.0, ("binary",), ("none",), (0.0, 0.1), (0,))),
-                               hidden=(16,), train_size=5000, eval_size=4000, prevalence=0.05),
-    "cpu": ChoosingEpsConfig(regimes=(_SHORT, _LONG)),
+    "smoke": ChoosingEpsConfig(regimes=(Regime("short", 1.0, 5000, eps_values=(0.0, 0.1), seeds=(0,)),
+                                        Regime("small", 3.0, 2000, ("binary",), ("none",), (0.0, 0.1), (0,))),
+                               hidden=(16,), eval_size=4000, prevalence=0.05),
+    "cpu": ChoosingEpsConfig(regimes=(_SHORT, _LONG, _SMALL)),
     "gpu": ChoosingEpsConfig(regimes=(Regime("short", 10.0, seeds=(0, 1, 2, 3, 4)),
-                                      Regime("long", 100.0, seeds=(0, 1, 2))), hidden=(1024, 1024)),
+                                      Regime("long", 100.0, seeds=(0, 1, 2)),
+                                      Regime("small", 300.0, 10_000, seeds=(0, 1, 2))), hidden=(1024, 1024)),
 }
 
 
@@ -141,6 +147,8 @@ def choosing_eps(cfg: ChoosingEpsConfig, memo) -> dict:
     """An ε sweep on a rare-positive binary task (three class weightings) and on the 10-class task."""
     runs = [memo(f"{r.name}_{t}_{w}_eps={e:g}_seed={s}",
                  lambda r=r, t=t, w=w, e=e, s=s: _one_run(cfg, r, t, w, e, s),
-                 run_config={"cfg": cfg, "regime": r, "task": t, "weighting": w, "eps": e, "seed": s})
+                 # a run depends on the shared settings and its own regime, not on the other regimes
+                 run_config={"cfg": dataclasses.replace(cfg, regimes=()), "regime": r, "task": t, "weighting": w,
+                             "eps": e, "seed": s})
             for r, t, w, e, s in tqdm(run_grid(cfg), desc="choosing_eps", leave=False)]
     return {"runs": runs, "class_names": list(data.DATASETS[cfg.dataset].class_names)}
