@@ -3,15 +3,24 @@ fraction of the training labels is wrong.
 
 A fixed fraction η of the Fashion-MNIST training labels is replaced by a different class chosen
 uniformly (``tasks.symmetric_label_noise``, one fixed noise seed per η, so every method sees the
-same corrupted set). Each run trains one MLP at one (η, ε, seed) — ε < 0 goes through the explicit
-``allow_negative`` path of ``smoothed_cross_entropy`` — and reports on the **clean** test split:
-``metrics.summary`` at the end, the test accuracy after every epoch (is there a peak that
-training then loses?), and what the network does with the corrupted training images: the fraction
-it predicts as their (wrong) training label — memorised — and as their true class.
+same corrupted set). Two protocols, as Wei et al. run them:
+
+* ``direct``: train from scratch with ε (cosine schedule);
+* ``warmup``: train with hard targets first, then continue from that network with ε at a small
+  constant learning rate. The warm-up network depends only on (η, seed), so it is trained once
+  per process and shared by every ε.
+
+ε < 0 goes through the explicit ``allow_negative`` path of ``smoothed_cross_entropy``. A run whose
+weights stop being finite is recorded as diverged, with the epoch it happened in. Each run reports,
+on the **clean** test split, ``metrics.summary`` at the end and the test accuracy after every
+epoch, and on the corrupted training images the fraction predicted as their (wrong) training label
+— memorised — and as their true class.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -24,13 +33,17 @@ from lsutils.results import experiment
 @dataclass(frozen=True)
 class LabelNoiseConfig:
     dataset: str = "fashion_mnist"
+    protocols: tuple[str, ...] = ("direct", "warmup")
     noise_rates: tuple[float, ...] = (0.0, 0.1, 0.2, 0.4)
     eps_values: tuple[float, ...] = (-0.4, -0.2, 0.0, 0.1, 0.2, 0.4)
     seeds: tuple[int, ...] = (0, 1)
-    hidden: tuple[int, ...] = (512,)
-    epochs: float = 12.0
+    hidden: tuple[int, ...] = (256,)
+    epochs: float = 12.0            # direct: the whole run
     batch_size: int = 128
     lr: float = 0.05
+    warmup_epochs: float = 8.0      # warmup: hard targets, cosine schedule from ``lr``
+    finetune_epochs: float = 4.0    # warmup: then ε at a constant ``finetune_lr``
+    finetune_lr: float = 0.005
     train_size: int = 0
     eval_size: int = 0
     noise_seed: int = 0
@@ -46,22 +59,59 @@ def noisy_train(cfg: LabelNoiseConfig, rate: float) -> tuple[torch.Tensor, torch
     return x, noisy, y, mask
 
 
-def _one_run(cfg: LabelNoiseConfig, rate: float, eps: float, seed: int) -> dict:
-    info = data.DATASETS[cfg.dataset]
-    x, noisy, clean, mask = noisy_train(cfg, rate)
+def _finite(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def _test_split(cfg: LabelNoiseConfig):
     xt, yt = data.load_split(cfg.dataset, "test")
-    xt, yt = (xt[:cfg.eval_size], yt[:cfg.eval_size]) if cfg.eval_size else (xt, yt)
-    per_epoch = max(1, len(x) // cfg.batch_size)
-    tcfg = train.TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.0,
-                             schedule="cosine", eps=eps, seed=seed, eval_every=per_epoch)
+    return (xt[:cfg.eval_size], yt[:cfg.eval_size]) if cfg.eval_size else (xt, yt)
+
+
+def _fit(cfg: LabelNoiseConfig, model, x, y, tcfg: train.TrainConfig, xt, yt):
+    per_epoch = max(1, len(x) // tcfg.batch_size)
+    tcfg = dataclasses.replace(tcfg, eval_every=per_epoch)
+    hooks = {"test_accuracy": lambda m: (train.predict_logits(m, xt).argmax(1) == yt).float().mean().item(),
+             "finite": _finite}
+    model, hist = train.train(model, x, y, tcfg, hooks=hooks)
+    return model, [e["step"] / per_epoch for e in hist.evals], hist.evals
+
+
+def warmup_network(cfg: LabelNoiseConfig, rate: float, seed: int) -> torch.nn.Module:
+    """The hard-target network the ``warmup`` protocol continues from (deterministic in (η, seed))."""
+    info = data.DATASETS[cfg.dataset]
+    x, noisy, _, _ = noisy_train(cfg, rate)
     torch.manual_seed(seed)
     model = models.mlp((info.channels, *info.image_size), info.num_classes, cfg.hidden)
-    model, hist = train.train(model, x, noisy, tcfg, hooks={
-        "test_accuracy": lambda m: (train.predict_logits(m, xt).argmax(1) == yt).float().mean().item()})
-    out = {"noise": rate, "eps": eps, "seed": seed, "n_corrupted": int(mask.sum()),
-           "epoch_test_accuracy": [e["test_accuracy"] for e in hist.evals],
-           "epoch": [e["step"] / per_epoch for e in hist.evals],
-           "test": metrics.summary(train.predict_logits(model, xt).double().numpy(), yt.numpy())}
+    tcfg = train.TrainConfig(epochs=cfg.warmup_epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.0,
+                             schedule="cosine", seed=seed)
+    return train.train(model, x, noisy, tcfg)[0]
+
+
+def _one_run(cfg: LabelNoiseConfig, protocol: str, rate: float, eps: float, seed: int, warm=None) -> dict:
+    info = data.DATASETS[cfg.dataset]
+    x, noisy, clean, mask = noisy_train(cfg, rate)
+    xt, yt = _test_split(cfg)
+    if protocol == "direct":
+        torch.manual_seed(seed)
+        model = models.mlp((info.channels, *info.image_size), info.num_classes, cfg.hidden)
+        tcfg = train.TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.0,
+                                 schedule="cosine", eps=eps, seed=seed)
+    else:
+        model = copy.deepcopy(warm)
+        start_acc = (train.predict_logits(model, xt).argmax(1) == yt).float().mean().item()
+        tcfg = train.TrainConfig(epochs=cfg.finetune_epochs, batch_size=cfg.batch_size, lr=cfg.finetune_lr,
+                                 weight_decay=0.0, schedule="constant", eps=eps, seed=seed)
+    model, epochs, evals = _fit(cfg, model, x, noisy, tcfg, xt, yt)
+    out = {"protocol": protocol, "noise": rate, "eps": eps, "seed": seed, "n_corrupted": int(mask.sum()),
+           "epoch": epochs, "epoch_test_accuracy": [e["test_accuracy"] for e in evals],
+           "diverged": not evals[-1]["finite"],
+           "diverged_epoch": next((ep for ep, e in zip(epochs, evals) if not e["finite"]), None)}
+    if protocol == "warmup":
+        out["warmup_test_accuracy"] = start_acc
+    if out["diverged"]:
+        return out
+    out["test"] = metrics.summary(train.predict_logits(model, xt).double().numpy(), yt.numpy())
     pred = train.predict_logits(model, x).argmax(1)
     if mask.any():
         out["corrupted_memorised"] = (pred[mask] == noisy[mask]).float().mean().item()
@@ -72,18 +122,26 @@ def _one_run(cfg: LabelNoiseConfig, rate: float, eps: float, seed: int) -> dict:
 
 PRESETS = {
     "smoke": LabelNoiseConfig(noise_rates=(0.0, 0.4), eps_values=(-0.2, 0.0, 0.2), seeds=(0,), hidden=(16,),
-                              epochs=2.0, train_size=2000, eval_size=1000),
+                              epochs=2.0, warmup_epochs=1.0, finetune_epochs=1.0, train_size=2000, eval_size=1000),
     "cpu": LabelNoiseConfig(),
     "gpu": LabelNoiseConfig(eps_values=(-0.8, -0.4, -0.2, 0.0, 0.1, 0.2, 0.4, 0.6), seeds=(0, 1, 2),
-                            hidden=(1024, 1024), epochs=60.0),
+                            hidden=(1024, 1024), epochs=60.0, warmup_epochs=40.0, finetune_epochs=20.0),
 }
 
 
 @experiment("label_noise", version=1, presets=PRESETS)
 def label_noise(cfg: LabelNoiseConfig, memo) -> dict:
-    """Symmetric label noise η ∈ {0, 10, 20, 40 %}: hard targets vs smoothing vs negative smoothing."""
-    grid = [(r, e, s) for r in cfg.noise_rates for e in cfg.eps_values for s in cfg.seeds]
-    runs = [memo(f"noise={r:g}_eps={e:g}_seed={s}", lambda r=r, e=e, s=s: _one_run(cfg, r, e, s),
-                 run_config={"cfg": cfg, "noise": r, "eps": e, "seed": s})
-            for r, e, s in tqdm(grid, desc="label_noise", leave=False)]
+    """Symmetric label noise η ∈ {0, 10, 20, 40 %}: hard targets vs smoothing vs negative smoothing,
+    trained directly and after a hard-target warm-up."""
+    warm: dict[tuple[float, int], torch.nn.Module] = {}
+
+    def run(p, r, e, s):
+        if p == "warmup" and (r, s) not in warm:
+            warm[(r, s)] = warmup_network(cfg, r, s)
+        return _one_run(cfg, p, r, e, s, warm.get((r, s)))
+
+    grid = [(p, r, e, s) for p in cfg.protocols for r in cfg.noise_rates for e in cfg.eps_values for s in cfg.seeds]
+    runs = [memo(f"{p}_noise={r:g}_eps={e:g}_seed={s}", lambda p=p, r=r, e=e, s=s: run(p, r, e, s),
+                 run_config={"cfg": cfg, "protocol": p, "noise": r, "eps": e, "seed": s})
+            for p, r, e, s in tqdm(grid, desc="label_noise", leave=False)]
     return {"runs": runs}
