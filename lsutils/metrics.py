@@ -398,7 +398,8 @@ def summary(logits, labels, temperature: float = 1.0, n_bins: int = 15) -> dict[
     mean confidence, confidence − accuracy (> 0: over-confident) and the mean logit norm ‖z‖₂
     (of the raw logits, before the temperature).
 
-    K = 2: AUC, precision and recall are those of class 1 (the positive), deciding p₁ ≥ ½.
+    K = 2: AUC, precision and recall are those of class 1 (the positive), deciding p₁ ≥ ½;
+    precision is None when nothing is predicted positive.
     K > 2: the one-vs-rest AUC averaged over classes; precision and recall of the argmax
     decisions, averaged over classes (NaN precisions — a class never predicted — skipped).
     """
@@ -416,5 +417,6 @@ def summary(logits, labels, temperature: float = 1.0, n_bins: int = 15) -> dict[
     acc, conf = accuracy(p, y), float(p.max(1).mean())
     return {"accuracy": acc, "nll": nll(p, y, floor=1e-12), "brier": brier(p, y),
             "ece": ece(p, y, n_bins), "ece_classwise": classwise_ece(p, y, n_bins), "auc": auc,
-            "precision": float(prec), "recall": float(rec), "confidence": conf,
+            # None (JSON null), not NaN, where precision is undefined: a stored NaN is not valid JSON
+            "precision": None if math.isnan(prec) else float(prec), "recall": float(rec), "confidence": conf,
             "overconfidence": conf - acc, "logit_norm": float(np.linalg.norm(z, axis=1).mean())}

@@ -208,6 +208,8 @@ def test_summary_agrees_with_the_single_metrics():
     pb = metrics.softmax(z[:, :2])
     assert b["auc"] == pytest.approx(_auc_pairs(pb[:, 1], y % 2 == 1))
     assert (b["precision"], b["recall"]) == metrics.precision_recall(pb[:, 1] >= 0.5, y % 2 == 1)
+    never = metrics.summary(np.array([[3.0, 0.0], [2.0, 1.0], [5.0, -1.0]]), np.array([0, 1, 0]))
+    assert never["precision"] is None and never["recall"] == 0.0
 
 
 # ------------------------------------------------------------------ derived tasks
