@@ -150,7 +150,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _digest(payload: dict) -> str:
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -180,8 +180,13 @@ def _write_record(path: Path, record: dict, arrays: dict[str, np.ndarray]) -> No
         _atomic_write(npz, blob)
         record["arrays"] = {"file": npz.name, "sha256": hashlib.sha256(blob).hexdigest(),
                             "names": sorted(arrays)}
-    record["sha256"] = _digest(record)
-    _atomic_write(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode())
+    try:  # NaN/inf are not JSON: a strict reader would reject the file, and NaN never equals itself
+        record["sha256"] = _digest(record)
+        text = json.dumps(record, indent=1, sort_keys=True, allow_nan=False)
+    except ValueError as exc:
+        raise ValueError(f"{path}: a result must not contain NaN or infinity (store None for an undefined "
+                         f"value): {exc}") from None
+    _atomic_write(path, (text + "\n").encode())
 
 
 def _read_record(path: Path) -> tuple[dict, dict[str, np.ndarray]]:

@@ -219,3 +219,12 @@ def test_resumed_sweep_reports_the_cost_of_its_runs(toy):
               for p in sorted((results.results_dir() / "toy" / "cpu.runs").glob("*.json"))]
     assert prov["runs_wall_time_s"] == pytest.approx(sum(stored), abs=1e-3)
     assert "over 4 runs" in res.describe()
+
+
+def test_nan_is_refused_loudly(results_tmp, monkeypatch):
+    monkeypatch.setattr(results, "_load_registry", lambda: None)
+    monkeypatch.setattr(results, "REGISTRY", {})
+    results.experiment("nan", 1, {"smoke": Cfg(), "cpu": Cfg(), "gpu": Cfg()})(lambda cfg, memo: {"x": float("nan")})
+    with pytest.raises(ValueError, match="must not contain NaN"):
+        results.run("nan", "smoke")
+    assert not (results_tmp / "nan" / "smoke.json").exists()
