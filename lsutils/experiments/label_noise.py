@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from tqdm import tqdm
@@ -47,6 +47,8 @@ class LabelNoiseConfig:
     train_size: int = 0
     eval_size: int = 0
     noise_seed: int = 0
+    # added after the first cpu result; at its default it leaves that result's identity unchanged
+    eval_every_epochs: int = field(default=1, metadata={"omit_if_default": True})   # test accuracy every n epochs
 
 
 def noisy_train(cfg: LabelNoiseConfig, rate: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -70,7 +72,7 @@ def _test_split(cfg: LabelNoiseConfig):
 
 def _fit(cfg: LabelNoiseConfig, model, x, y, tcfg: train.TrainConfig, xt, yt):
     per_epoch = max(1, len(x) // tcfg.batch_size)
-    tcfg = dataclasses.replace(tcfg, eval_every=per_epoch)
+    tcfg = dataclasses.replace(tcfg, eval_every=per_epoch * cfg.eval_every_epochs)
     hooks = {"test_accuracy": lambda m: (train.predict_logits(m, xt).argmax(1) == yt).float().mean().item(),
              "finite": _finite}
     model, hist = train.train(model, x, y, tcfg, hooks=hooks)
@@ -129,10 +131,7 @@ PRESETS = {
 }
 
 
-@experiment("label_noise", version=1, presets=PRESETS)
-def label_noise(cfg: LabelNoiseConfig, memo) -> dict:
-    """Symmetric label noise η ∈ {0, 10, 20, 40 %}: hard targets vs smoothing vs negative smoothing,
-    trained directly and after a hard-target warm-up."""
+def _sweep(cfg: LabelNoiseConfig, memo, desc: str) -> dict:
     warm: dict[tuple[float, int], torch.nn.Module] = {}
 
     def run(p, r, e, s):
@@ -143,5 +142,30 @@ def label_noise(cfg: LabelNoiseConfig, memo) -> dict:
     grid = [(p, r, e, s) for p in cfg.protocols for r in cfg.noise_rates for e in cfg.eps_values for s in cfg.seeds]
     runs = [memo(f"{p}_noise={r:g}_eps={e:g}_seed={s}", lambda p=p, r=r, e=e, s=s: run(p, r, e, s),
                  run_config={"cfg": cfg, "protocol": p, "noise": r, "eps": e, "seed": s})
-            for p, r, e, s in tqdm(grid, desc="label_noise", leave=False)]
+            for p, r, e, s in tqdm(grid, desc=desc, leave=False)]
     return {"runs": runs}
+
+
+@experiment("label_noise", version=1, presets=PRESETS)
+def label_noise(cfg: LabelNoiseConfig, memo) -> dict:
+    """Symmetric label noise η ∈ {0, 10, 20, 40 %}: hard targets vs smoothing vs negative smoothing,
+    trained directly and after a hard-target warm-up, on the whole training split."""
+    return _sweep(cfg, memo, "label_noise")
+
+
+# The same sweep on a small training set trained for many passes: the regime in which a network
+# memorises its noisy labels (on the whole split, a few epochs leave little memorised).
+SMALL_PRESETS = {
+    "smoke": dataclasses.replace(PRESETS["smoke"], train_size=500, epochs=6.0, warmup_epochs=4.0,
+                                 finetune_epochs=2.0, eval_every_epochs=2),
+    "cpu": LabelNoiseConfig(train_size=5000, epochs=150.0, warmup_epochs=100.0, finetune_epochs=20.0,
+                            eval_every_epochs=5),
+    "gpu": dataclasses.replace(PRESETS["gpu"], train_size=5000, epochs=400.0, warmup_epochs=300.0,
+                               finetune_epochs=100.0, eval_every_epochs=10),
+}
+
+
+@experiment("label_noise_small", version=1, presets=SMALL_PRESETS)
+def label_noise_small(cfg: LabelNoiseConfig, memo) -> dict:
+    """The label-noise sweep on 5 000 training images for many epochs: the memorising regime."""
+    return _sweep(cfg, memo, "label_noise_small")
