@@ -592,6 +592,7 @@ def load_split(
     download: bool = False,
     *,
     val_size: int | None = None,
+    limit: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Images and labels of one split of ``name``.
 
@@ -602,6 +603,7 @@ def load_split(
         root, download: passed to :func:`locate`.
         seed: seed of the train/val split.
         val_size: size of the validation set; default ``get_info(name).val_size`` (10,000).
+        limit: keep only the first ``limit`` images of the split (0: all of them).
 
     Returns:
         ``(images, labels)``: uint8 ``(N, C, H, W)`` and int64 ``(N,)``. Fresh tensors: changing
@@ -610,12 +612,15 @@ def load_split(
     info = get_info(name)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS} (got {split!r})")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ValueError(f"limit must be an integer >= 0 (0: the whole split), got {limit!r}")
+    stop = limit or None
     path = _locate(info, root, download)[0]
     train_x, train_y, test_x, test_y = _official(info, path.resolve(), _stamp(info, path))
     if split == "test":
-        return test_x.clone(), test_y.clone()
+        return test_x[:stop].clone(), test_y[:stop].clone()
     train_idx, val_idx = split_indices(len(train_y), info.val_size if val_size is None else val_size, seed)
-    idx = train_idx if split == "train" else val_idx
+    idx = (train_idx if split == "train" else val_idx)[:stop]
     return train_x.index_select(0, idx), train_y.index_select(0, idx)
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "check_class_weight",
     "soft_target_cross_entropy",
     "confidence_penalty_loss",
+    "entropy",
     "distillation_loss",
 ]
 
@@ -160,11 +161,15 @@ def confidence_penalty_loss(
     reduction = _check_reduction(reduction)
     if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not (math.isfinite(beta) and beta >= 0):
         raise ValueError(f"beta must be a finite real number >= 0, got {beta!r}")
+    nll = -F.log_softmax(logits, dim=-1).gather(1, labels.unsqueeze(1)).squeeze(1)
+    return _reduce(nll - float(beta) * entropy(logits), reduction)
+
+
+def entropy(logits: torch.Tensor) -> torch.Tensor:
+    """H(softmax(z)) = −Σ_k p_k log p_k per row, shape (N,). p·log p comes from ``log_softmax``, which
+    keeps log p exact where p underflows towards 0; a masked (−inf) logit contributes 0."""
     logp = F.log_softmax(logits, dim=-1)
-    nll = -logp.gather(1, labels.unsqueeze(1)).squeeze(1)
-    # p·log p from log_softmax keeps log p exact where p underflows towards 0.
-    entropy = -torch.where(logp > -math.inf, logp.exp() * logp, torch.zeros_like(logp)).sum(dim=-1)
-    return _reduce(nll - float(beta) * entropy, reduction)
+    return -torch.where(logp > -math.inf, logp.exp() * logp, torch.zeros_like(logp)).sum(dim=-1)
 
 
 def distillation_loss(

@@ -49,6 +49,7 @@ __all__ = [
     "macro_auc",
     "precision_recall",
     "summary",
+    "LOWER_IS_BETTER",
 ]
 
 BINNINGS = ("width", "mass")
@@ -391,6 +392,10 @@ def fit_temperature(logits, labels, bounds: tuple[float, float] = (0.05, 20.0), 
 
 
 # ----------------------------------------------------------------------------- one call per evaluation
+
+# keys of ``summary`` where smaller is better; the others are maximised (``overconfidence`` is signed)
+LOWER_IS_BETTER = ("nll", "brier", "ece", "ece_classwise")
+
 
 def summary(logits, labels, temperature: float = 1.0, n_bins: int = 15) -> dict[str, float]:
     """Every number the practice chapters report for one set of ``logits`` (N, K) at ``temperature``:

@@ -20,6 +20,7 @@ import math
 
 import torch
 
+from .losses import check_class_weight
 from .targets import check_convention, check_eps, check_num_classes, target_values
 
 __all__ = [
@@ -154,11 +155,9 @@ def torch_weighted_optimum(class_weight, label: int, eps: float) -> list[float]:
     class is pulled towards the rare one. Per-example weighting (``smoothed_cross_entropy`` with
     ``class_weight``) leaves the optimum at q.
     """
-    w = [float(v) for v in class_weight]
-    k = check_num_classes(len(w))
+    k = check_num_classes(len(class_weight))
+    w = check_class_weight(class_weight, k).tolist()
     eps = check_eps(eps)
-    if not all(math.isfinite(v) and v > 0 for v in w):
-        raise ValueError(f"class_weight must hold finite numbers > 0, got {class_weight!r}")
     if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < k:
         raise ValueError(f"label must be an integer in [0, {k}) = [0, num_classes), got {label!r}")
     c = [eps / k * v for v in w]

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from lsutils.losses import distillation_loss, smoothed_cross_entropy
+from lsutils.losses import check_class_weight, distillation_loss, entropy, smoothed_cross_entropy
 from lsutils.targets import check_convention, check_eps, check_labels
 
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
@@ -78,8 +78,8 @@ class TrainConfig:
                 self.convention != "uniform" or self.eps < 0):
             raise ValueError("class_weight_smoothing='torch' is PyTorch's fused loss: it needs "
                              f"convention='uniform' and eps >= 0, got {self.convention!r} and {self.eps}")
-        if self.class_weight and not all(math.isfinite(w) and w > 0 for w in self.class_weight):
-            raise ValueError(f"class_weight must hold finite numbers > 0, got {self.class_weight}")
+        if self.class_weight:
+            check_class_weight(self.class_weight, len(self.class_weight))
         for name in ("confidence_penalty", "mixup_alpha"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
@@ -198,13 +198,12 @@ def training_loss(logits: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
     else:
         if cfg.class_weight_smoothing == "torch":
             per = F.cross_entropy(logits, labels, weight=class_weight, label_smoothing=cfg.eps, reduction="none")
-        else:
+        else:  # smoothed_cross_entropy(class_weight=) would re-validate w, a host sync, every step
             per = smoothed_cross_entropy(logits, labels, cfg.eps, cfg.convention, "none",
                                          allow_negative=True) * class_weight[labels]
         loss = per.sum() / class_weight[labels].sum()
     if cfg.confidence_penalty:
-        logp = F.log_softmax(logits, dim=-1)
-        loss = loss + cfg.confidence_penalty * (logp.exp() * logp).sum(-1).mean()  # − β·H(p)
+        loss = loss - cfg.confidence_penalty * entropy(logits).mean()
     return loss
 
 

@@ -100,6 +100,18 @@ def test_bad_val_size(fmnist):
         data.load_split("fashion_mnist", "train", root=_root(fmnist))
 
 
+def test_limit_keeps_the_first_images_of_the_split(fmnist):
+    for split in ("train", "val", "test"):
+        x, y = data.load_split("fashion_mnist", split, root=_root(fmnist), val_size=5)
+        xs, ys = data.load_split("fashion_mnist", split, root=_root(fmnist), val_size=5, limit=3)
+        assert torch.equal(xs, x[:3]) and torch.equal(ys, y[:3])
+        x0, _ = data.load_split("fashion_mnist", split, root=_root(fmnist), val_size=5, limit=0)
+        assert torch.equal(x0, x)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="limit"):
+            data.load_split("fashion_mnist", "test", root=_root(fmnist), limit=bad)
+
+
 # --------------------------------------------------------------------------- routes
 
 

@@ -49,7 +49,8 @@ def test_small_regime_builds_its_task_from_fewer_images(monkeypatch):
 
     y = torch.arange(20000) % 10
     x = torch.zeros(20000, 1, 2, 2, dtype=torch.uint8)
-    monkeypatch.setattr(choosing_eps.data, "load_split", lambda name, split: (x, y))
+    monkeypatch.setattr(choosing_eps.data, "load_split",
+                        lambda name, split, limit=0: (x[:limit or None], y[:limit or None]))
     cfg = choosing_eps.PRESETS["cpu"]
     _, full = choosing_eps.task_split(cfg, "binary", "train")
     _, small = choosing_eps.task_split(cfg, "binary", "train", 10_000)

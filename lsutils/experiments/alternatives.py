@@ -69,21 +69,17 @@ class AlternativesConfig:
     nc1_size: int = 5000         # training images on which NC1 is measured
 
 
-def _first(pair, n):
-    return pair if not n else (pair[0][:n], pair[1][:n])
-
-
 def _one_run(cfg: AlternativesConfig, method: Method, seed: int) -> dict:
     info = data.DATASETS[cfg.dataset]
-    xtr, ytr = _first(data.load_split(cfg.dataset, "train"), cfg.train_size)
+    xtr, ytr = data.load_split(cfg.dataset, "train", limit=cfg.train_size)
     tcfg = train.TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, schedule="cosine",
                              seed=seed, eps=method.eps, weight_decay=method.weight_decay,
                              confidence_penalty=method.confidence_penalty, mixup_alpha=method.mixup_alpha)
     torch.manual_seed(seed)
     model = models.mlp((info.channels, *info.image_size), info.num_classes, cfg.hidden)
     model, _ = train.train(model, xtr, ytr, tcfg)
-    xv, yv = _first(data.load_split(cfg.dataset, "val"), cfg.eval_size)
-    xt, yt = _first(data.load_split(cfg.dataset, "test"), cfg.eval_size)
+    xv, yv = data.load_split(cfg.dataset, "val", limit=cfg.eval_size)
+    xt, yt = data.load_split(cfg.dataset, "test", limit=cfg.eval_size)
     zv, zt = (train.predict_logits(model, x).double().numpy() for x in (xv, xt))
     t = metrics.fit_temperature(zv, yv.numpy())
     n = cfg.nc1_size
@@ -100,7 +96,7 @@ def _one_run(cfg: AlternativesConfig, method: Method, seed: int) -> dict:
 def select(runs: list[dict], family: str, metric: str = "accuracy") -> str:
     """The method name of ``family`` with the highest mean validation ``metric`` over seeds (the
     lowest for NLL, Brier and the ECEs); ties go to the first in run order."""
-    lower = metric in ("nll", "brier", "ece", "ece_classwise")
+    lower = metric in metrics.LOWER_IS_BETTER
     names = list(dict.fromkeys(r["name"] for r in runs if r["family"] == family))
     if not names:
         raise ValueError(f"no runs of family {family!r}")

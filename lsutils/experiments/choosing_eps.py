@@ -25,8 +25,7 @@ from lsutils import data, metrics, models, tasks, train
 from lsutils.results import experiment
 
 WEIGHTINGS = ("none", "balanced", "balanced_torch")
-# metrics where smaller is better; the others (accuracy, auc, precision, recall) are maximised
-LOWER_IS_BETTER = ("nll", "brier", "ece", "ece_classwise")
+LOWER_IS_BETTER = metrics.LOWER_IS_BETTER  # re-exported: the chapter imports it from here
 
 
 @dataclass(frozen=True)
@@ -61,9 +60,7 @@ class ChoosingEpsConfig:
 def task_split(cfg: ChoosingEpsConfig, task: str, split: str, train_size: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """The images and labels of ``task`` ("binary" or "multiclass") on ``split``; the training
     split is cut to its first ``train_size`` images (0: all) before the task is built."""
-    x, y = data.load_split(cfg.dataset, split)
-    n = train_size if split == "train" else cfg.eval_size
-    x, y = (x[:n], y[:n]) if n else (x, y)
+    x, y = data.load_split(cfg.dataset, split, limit=train_size if split == "train" else cfg.eval_size)
     if task == "multiclass":
         return x, y
     k = data.DATASETS[cfg.dataset].num_classes

@@ -28,10 +28,6 @@ class FirstConfig:
     confidence_bins: int = 20
 
 
-def _take(images: torch.Tensor, labels: torch.Tensor, n: int):
-    return (images, labels) if n == 0 else (images[:n], labels[:n])
-
-
 def _evaluate(logits: torch.Tensor, labels: torch.Tensor, bins: int) -> dict:
     probs = logits.softmax(1)
     conf = probs.max(1).values
@@ -44,7 +40,7 @@ def _evaluate(logits: torch.Tensor, labels: torch.Tensor, bins: int) -> dict:
 
 
 def _one_run(cfg: FirstConfig, eps: float, seed: int) -> dict:
-    xtr, ytr = _take(*data.load_split(cfg.dataset, "train", seed=cfg.split_seed), cfg.train_size)
+    xtr, ytr = data.load_split(cfg.dataset, "train", seed=cfg.split_seed, limit=cfg.train_size)
     info = data.DATASETS[cfg.dataset]
     model = models.mlp((info.channels, *info.image_size), info.num_classes, cfg.hidden)
     tcfg = train.TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.0,
@@ -52,7 +48,7 @@ def _one_run(cfg: FirstConfig, eps: float, seed: int) -> dict:
     model, hist = train.train(model, xtr, ytr, tcfg)
     out = {"eps": eps, "seed": seed, "loss_curve": {"step": hist.step, "loss": hist.loss}}
     for split in ("train", "test"):
-        x, y = _take(*data.load_split(cfg.dataset, split, seed=cfg.split_seed), cfg.eval_size)
+        x, y = data.load_split(cfg.dataset, split, seed=cfg.split_seed, limit=cfg.eval_size)
         out[split] = _evaluate(train.predict_logits(model, x), y, cfg.confidence_bins)
     return out
 

@@ -53,9 +53,7 @@ class LabelNoiseConfig:
 
 def noisy_train(cfg: LabelNoiseConfig, rate: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(images, noisy labels, clean labels, corrupted mask) of the training split at noise ``rate``."""
-    x, y = data.load_split(cfg.dataset, "train")
-    if cfg.train_size:
-        x, y = x[:cfg.train_size], y[:cfg.train_size]
+    x, y = data.load_split(cfg.dataset, "train", limit=cfg.train_size)
     k = data.DATASETS[cfg.dataset].num_classes
     noisy, mask = tasks.symmetric_label_noise(y, k, rate, cfg.noise_seed + round(1000 * rate))
     return x, noisy, y, mask
@@ -63,11 +61,6 @@ def noisy_train(cfg: LabelNoiseConfig, rate: float) -> tuple[torch.Tensor, torch
 
 def _finite(model: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
-
-
-def _test_split(cfg: LabelNoiseConfig):
-    xt, yt = data.load_split(cfg.dataset, "test")
-    return (xt[:cfg.eval_size], yt[:cfg.eval_size]) if cfg.eval_size else (xt, yt)
 
 
 def _fit(cfg: LabelNoiseConfig, model, x, y, tcfg: train.TrainConfig, xt, yt):
@@ -93,7 +86,7 @@ def warmup_network(cfg: LabelNoiseConfig, rate: float, seed: int) -> torch.nn.Mo
 def _one_run(cfg: LabelNoiseConfig, protocol: str, rate: float, eps: float, seed: int, warm=None) -> dict:
     info = data.DATASETS[cfg.dataset]
     x, noisy, clean, mask = noisy_train(cfg, rate)
-    xt, yt = _test_split(cfg)
+    xt, yt = data.load_split(cfg.dataset, "test", limit=cfg.eval_size)
     if protocol == "direct":
         torch.manual_seed(seed)
         model = models.mlp((info.channels, *info.image_size), info.num_classes, cfg.hidden)

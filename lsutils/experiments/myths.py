@@ -77,10 +77,6 @@ def run_key(convention: str, eps: float, seed: int) -> str:
     return f"{convention}_eps={eps:g}_seed={seed}"
 
 
-def _take(images: torch.Tensor, labels: torch.Tensor, n: int):
-    return (images, labels) if n == 0 else (images[:n], labels[:n])
-
-
 def _metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict:
     probs = logits.softmax(1)
     top2 = logits.topk(2, dim=1).values
@@ -93,14 +89,15 @@ def _metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict:
 
 def _one_run(cfg: MythsConfig, convention: str, eps: float, seed: int) -> dict:
     info = data.DATASETS[cfg.dataset]
-    xtr, ytr = _take(*data.load_split(cfg.dataset, "train", seed=cfg.split_seed), cfg.train_size)
+    xtr, ytr = data.load_split(cfg.dataset, "train", seed=cfg.split_seed, limit=cfg.train_size)
     torch.manual_seed(seed)  # the initialisation belongs to the seed too
     model = models.mlp((info.channels, *info.image_size), info.num_classes, cfg.hidden)
     tcfg = train.TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.0,
                              schedule="cosine", eps=eps, convention=convention, seed=seed)
     model, _ = train.train(model, xtr, ytr, tcfg)
-    xfit, yfit = _take(xtr, ytr, cfg.train_eval_size)
-    xte, yte = _take(*data.load_split(cfg.dataset, "test", seed=cfg.split_seed), cfg.eval_size)
+    n_fit = cfg.train_eval_size or len(ytr)
+    xfit, yfit = xtr[:n_fit], ytr[:n_fit]
+    xte, yte = data.load_split(cfg.dataset, "test", seed=cfg.split_seed, limit=cfg.eval_size)
     test_logits = train.predict_logits(model, xte)
     return {"convention": convention, "eps": eps, "seed": seed,
             "train": _metrics(train.predict_logits(model, xfit), yfit),
@@ -125,7 +122,7 @@ def myths(cfg: MythsConfig, memo) -> dict:
             for c, e, s in tqdm(grid, desc="myths", leave=False)]
     preds = {run_key(r["convention"], r["eps"], r["seed"]): np.asarray(r.pop("test_pred"), dtype=np.int64)
              for r in runs}
-    labels = _take(*data.load_split(cfg.dataset, "test", seed=cfg.split_seed), cfg.eval_size)[1].numpy()
+    labels = data.load_split(cfg.dataset, "test", seed=cfg.split_seed, limit=cfg.eval_size)[1].numpy()
 
     def flips(a, b):
         return {"a": a, "b": b, **flip_counts(preds[a], preds[b], labels)}
