@@ -248,9 +248,7 @@ def _one_eps(cfg: TheoryGapConfig, eps: float) -> dict:
     k = info.num_classes
 
     def load(split, n):
-        x, y = data.load_split(cfg.dataset, split, seed=cfg.split_seed)
-        if n:
-            x, y = x[:n], y[:n]
+        x, y = data.load_split(cfg.dataset, split, seed=cfg.split_seed, limit=n)
         return train.to_float(x).reshape(len(x), -1).to(device=device, dtype=dtype), y.to(device)
 
     xtr, ytr = load("train", cfg.train_size)
