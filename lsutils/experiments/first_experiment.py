@@ -42,6 +42,7 @@ def _evaluate(logits: torch.Tensor, labels: torch.Tensor, bins: int) -> dict:
 def _one_run(cfg: FirstConfig, eps: float, seed: int) -> dict:
     xtr, ytr = data.load_split(cfg.dataset, "train", seed=cfg.split_seed, limit=cfg.train_size)
     info = data.DATASETS[cfg.dataset]
+    torch.manual_seed(seed)  # the initialisation belongs to the seed too
     model = models.mlp((info.channels, *info.image_size), info.num_classes, cfg.hidden)
     tcfg = train.TrainConfig(epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=0.0,
                              schedule="cosine", eps=eps, seed=seed)
@@ -60,7 +61,7 @@ PRESETS = {
 }
 
 
-@experiment("first_experiment", version=2, presets=PRESETS)
+@experiment("first_experiment", version=3, presets=PRESETS)
 def first_experiment(cfg: FirstConfig, memo) -> dict:
     """An MLP on Fashion-MNIST trained with hard targets and with smoothing: test accuracy and mean confidence."""
     grid = [(eps, seed) for eps in cfg.eps_values for seed in cfg.seeds]
