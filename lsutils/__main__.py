@@ -15,8 +15,11 @@ def _list(args) -> None:
     for name in sorted(REGISTRY):
         exp = REGISTRY[name]
         print(f"{name}  (version {exp.version})  {exp.description.splitlines()[0] if exp.description else ''}")
-        for preset, state in results.status(name).items():
+        for preset in results.PRESETS:
+            state, why = results.inspect(name, preset)
             print(f"    {preset:6s} {state}")
+            if state == "corrupt":  # skipped, with the reason on stderr; the listing goes on
+                print(f"warning: {why}", file=sys.stderr)
 
 
 def _run(args) -> None:
@@ -29,8 +32,7 @@ def _run(args) -> None:
 def _data(args) -> None:
     from lsutils import data
 
-    path, route = data.prepare(args.name, root=args.root, download=not args.no_download)
-    print(f"{args.name}: ready in {path} (route: {route})")
+    data.prepare(args.name, root=args.root, download=not args.no_download)
 
 
 def _bench(args) -> None:
@@ -41,6 +43,21 @@ def _bench(args) -> None:
     print(f"  engine (lsutils.train)              {r['engine']:9.0f} images/s")
     print(f"  plain loop (DataLoader, {r['num_workers']} workers)   {r['plain']:9.0f} images/s")
     print(f"  ratio engine / plain                {r['ratio']:9.2f}x")
+
+
+def _close_progress_bars() -> None:
+    """End any progress bar an exception left open, so an error starts on its own line."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,19 +76,21 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_data)
     p = sub.add_parser("bench", help="images/s of the training engine against a plain DataLoader loop")
     p.add_argument("--arch", default="resnet20")
-    p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=_positive_int, default=40)
+    p.add_argument("--batch-size", type=_positive_int, default=128)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    p.add_argument("--num-workers", type=int, default=2, help="DataLoader workers of the plain loop")
+    p.add_argument("--num-workers", type=int, choices=range(0, 65), metavar="{0..64}", default=2, help="DataLoader workers of the plain loop")
     p.add_argument("--compile", action="store_true", help="torch.compile the engine's model")
     p.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     try:
         args.func(args)
     except (ValueError, RuntimeError, OSError) as exc:  # one line, not a traceback, for expected failures
+        _close_progress_bars()
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        _close_progress_bars()
         print("interrupted; finished runs of a sweep are kept and resume next time", file=sys.stderr)
         return 130
     return 0

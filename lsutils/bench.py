@@ -67,6 +67,9 @@ def engine_loop(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tens
 def bench(arch: str = "resnet20", steps: int = 40, batch_size: int = 128, device: str | None = None,
           num_workers: int = 2, compile: bool = False) -> dict:
     """Run both loops and return {"engine": img/s, "plain": img/s, "ratio": engine / plain, ...}."""
+    for name, value, low in (("steps", steps, 1), ("batch_size", batch_size, 1), ("num_workers", num_workers, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     dev = torch.device(device) if device else train.default_device()
     images, labels = data.load_split("fashion_mnist", "train")
     if steps * batch_size > len(images):

@@ -175,13 +175,24 @@ class DataNotFoundError(FileNotFoundError):
         self.attempts = attempts  # [(route, why it failed), ...] in the order tried
 
 
+def _dataset_of(path: Path | str) -> str:
+    """The data set whose torchvision folder appears in ``path`` (for the fix in a message)."""
+    parts = {p.lower().replace("-", "").replace("_", "") for p in Path(path).parts}
+    for info in DATASETS.values():
+        names = {info.name.replace("_", ""), info.tv_class.lower(),
+                 info.folder.split("/")[0].lower().replace("-", "").replace("_", "")}
+        if parts & names:
+            return info.name
+    return "{" + "|".join(DATASETS) + "}"
+
+
 class DataIntegrityError(ValueError):
     """A data file is present but truncated, altered or malformed; ``path`` names it."""
 
     def __init__(self, path: Path | str, problem: str):
         super().__init__(
             f"{path}: {problem}. The file is not used; delete it (or the folder) and run "
-            f"`python -m lsutils data <name>` to prepare the data again."
+            f"`python -m lsutils data {_dataset_of(path)}` to prepare the data again."
         )
         self.path = Path(path)
         self.problem = problem
@@ -212,6 +223,8 @@ def _tv_class(info: DatasetInfo) -> type:
 def data_root(root: str | os.PathLike | None = None) -> Path:
     """The root to read or prepare data in: ``root``, else ``$LSBOOK_DATA``, else ``~/.cache/lsbook/data``."""
     if root is not None:
+        if not isinstance(root, (str, os.PathLike)) or not str(root):
+            raise ValueError(f"root must be a non-empty path (str or os.PathLike), got {root!r}")
         return Path(root).expanduser()
     env = os.environ.get("LSBOOK_DATA")
     if env:
@@ -437,6 +450,8 @@ def _route_explicit(info: DatasetInfo, root, target: Path, download: bool) -> tu
 
 
 def _route_search(info: DatasetInfo, root, target: Path, download: bool) -> tuple[Path | None, str]:
+    if root is not None or os.environ.get("LSBOOK_DATA"):  # an explicit root is never overridden
+        return None, f"not searched: an explicit root ({target}) was given"
     whys = []
     for cand in SEARCH_PATHS:
         cand = Path(cand).expanduser().absolute()  # "./data" means the current directory now
@@ -524,7 +539,7 @@ def prepare(name: str, root: str | os.PathLike | None = None, download: bool = T
     """
     info = get_info(name)
     path, route = _locate(info, root, download)
-    print(f"{info.name}: {path} ({_ROUTE_TEXT[route]})")
+    print(f"{info.name}: ready in {path} ({_ROUTE_TEXT[route]})")
     return path, route
 
 

@@ -6,6 +6,12 @@ experiment returns arrays, ``<preset>.npz``. A sweep caches each run under
 ``<preset>.runs/<key>.json`` through the ``memo`` argument its function receives, so an
 interrupted sweep resumes where it stopped. JSON and npz only, never pickle; every write is
 atomic (temp file + ``os.replace``); every file carries a SHA-256 that is checked on load.
+
+Writers of one experiment/preset take a file lock (``filelock``), so two processes never
+interleave; a reader that finds a half-replaced pair waits for the writer and reads again.
+``--recompute`` is resumable: it first writes ``<preset>.recompute.json`` (a generation id)
+and removes the old summary; runs stored under that generation are reused if the recompute
+is interrupted and started again, and the marker goes when the new summary is written.
 """
 
 from __future__ import annotations
@@ -18,14 +24,18 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
+import uuid
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 PRESETS = ("smoke", "cpu", "gpu")
 BOOK_PRESETS = ("gpu", "cpu")  # what a chapter may show, best first; smoke is for tests only
@@ -74,7 +84,7 @@ class Result:
         cost = p.get("runs_wall_time_s", p.get("wall_time_s", 0))
         runs = f" over {p['runs']} runs" if "runs" in p else ""
         return (f"{self.name} v{self.version}, preset '{self.preset}', {p.get('device', '?')}, "
-                f"commit {p.get('git_commit', '?')[:10]}, {cost:.0f} s of compute{runs}, "
+                f"commit {short_commit(p.get('git_commit', '?'))}, {cost:.0f} s of compute{runs}, "
                 f"{p.get('date', '?')[:10]}")
 
 
@@ -189,14 +199,30 @@ def _write_record(path: Path, record: dict, arrays: dict[str, np.ndarray]) -> No
     _atomic_write(path, (text + "\n").encode())
 
 
+def _reject_constant(name: str):
+    raise ValueError(f"non-finite number {name}")
+
+
+# Every record names these; a file without them (or with them of the wrong type) is not a record.
+_RECORD_FIELDS = {"format": int, "experiment": str, "version": int, "preset": str,
+                  "config": dict, "data": dict, "provenance": dict, "sha256": str}
+
+
 def _read_record(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """The record stored at ``path`` and its arrays; any unreadable, malformed or non-finite
+    content raises ``CorruptResultError`` naming the file (NaN is not JSON, and Python's
+    parser would otherwise accept it)."""
     try:
-        record = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        record = json.loads(path.read_bytes().decode(), parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, OSError) as exc:  # JSONDecodeError is a ValueError
         raise CorruptResultError(f"{path} is corrupt (not valid JSON: {exc}); "
                                  f"delete it or recompute with --recompute") from exc
     if not isinstance(record, dict) or "sha256" not in record:
         raise CorruptResultError(f"{path} is corrupt (no checksum); delete it or recompute with --recompute")
+    bad = [k for k, t in _RECORD_FIELDS.items() if not isinstance(record.get(k), t)]
+    if bad:
+        raise CorruptResultError(f"{path} is corrupt (missing or malformed fields: {', '.join(bad)}); "
+                                 f"recompute with --recompute")
     stored = record.pop("sha256")
     if _digest(record) != stored:
         raise CorruptResultError(f"{path} is corrupt (checksum mismatch: edited or damaged); "
@@ -206,8 +232,8 @@ def _read_record(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         npz = path.with_name(record["arrays"]["file"])
         try:
             blob = npz.read_bytes()
-        except FileNotFoundError as exc:
-            raise CorruptResultError(f"{npz} is missing but {path} refers to it") from exc
+        except OSError as exc:
+            raise CorruptResultError(f"{npz} is missing or unreadable but {path} refers to it") from exc
         if hashlib.sha256(blob).hexdigest() != record["arrays"]["sha256"]:
             raise CorruptResultError(f"{npz} is corrupt (checksum mismatch); recompute with --recompute")
         with np.load(io.BytesIO(blob), allow_pickle=False) as z:
@@ -215,18 +241,67 @@ def _read_record(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     return record, arrays
 
 
+# ---------------------------------------------------------------- locks, stale temporaries
+
+_LOCKS: dict[Path, FileLock] = {}  # one object per file, so that the lock is re-entrant in-process
+
+
+def _lock(name: str, preset: str) -> FileLock:
+    path = results_dir() / name / f".{preset}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _LOCKS.setdefault(path, FileLock(path))
+
+
+@contextmanager
+def _writing(name: str, preset: str):
+    """Hold the writer lock of ``name``/``preset``; say so when another process has it."""
+    lock = _lock(name, preset)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"waiting for another process writing {name} [{preset}] (lock {lock.lock_file})",
+              file=sys.stderr)
+        lock.acquire()
+    try:
+        _remove_stale_temporaries(name, preset)
+        yield
+    finally:
+        lock.release()
+
+
+def _remove_stale_temporaries(name: str, preset: str) -> None:
+    """Temp files of a writer killed between write and rename. Only called under the lock,
+    when no writer of this experiment/preset can be running."""
+    folder = results_dir() / name
+    for tmp in [*folder.glob(f"{preset}.*.tmp"), *(folder / f"{preset}.runs").glob("*.tmp")]:
+        tmp.unlink(missing_ok=True)
+
+
 # ---------------------------------------------------------------- provenance
 
+# What "+dirty" ignores: stored results and executed notebooks are outputs, not code; a
+# recompute changes them by design and must not mark its own provenance dirty.
+NOT_CODE = (":(exclude)results", ":(exclude,glob)**/*.ipynb")
+
+
 def git_commit() -> str:
-    """HEAD of the repository the code runs from, with '+dirty' when tracked files differ."""
+    """HEAD of the repository the code runs from, with '+dirty' when the code differs from it:
+    a tracked file changed or an untracked, not ignored file exists, outside :data:`NOT_CODE`."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
                               text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=normal", "--", ".",
+                                *NOT_CODE], cwd=REPO, capture_output=True, text=True,
+                               timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head or "unknown") + ("+dirty" if head and dirty else "")
+
+
+def short_commit(commit: str, length: int = 10) -> str:
+    """``commit`` cut to ``length`` hex digits, keeping its '+dirty' flag."""
+    head, plus, flag = commit.partition("+")
+    return head[:length] + plus + flag
 
 
 def device_name() -> str:
@@ -264,14 +339,73 @@ def _check_current(record: dict, exp: Experiment, preset: str, path: Path) -> No
                                f"has now; rerun `python -m lsutils run {exp.name} --preset {preset} --recompute`")
 
 
+def _marker_path(name: str, preset: str) -> Path:
+    return results_dir() / name / f"{preset}.recompute.json"
+
+
+def _recompute_generation(name: str, preset: str) -> str | None:
+    """The id of an unfinished ``--recompute`` of ``name``/``preset``, or None."""
+    marker = _marker_path(name, preset)
+    if not marker.exists():
+        return None
+    try:
+        generation = json.loads(marker.read_text())["generation"]
+        if isinstance(generation, str) and generation:
+            return generation
+    except (ValueError, KeyError, TypeError, OSError):
+        pass
+    return "unreadable-marker"  # matches no run: the recompute starts over, which is safe
+
+
+def _start_recompute(name: str, preset: str) -> str:
+    """Mark the stored result superseded (marker first, then the summary goes), so that an
+    interruption from here on leaves nothing that reads as current."""
+    generation = uuid.uuid4().hex
+    marker = json.dumps({"generation": generation, "started": _dt.datetime.now(_dt.timezone.utc)
+                         .isoformat(timespec="seconds")})
+    _atomic_write(_marker_path(name, preset), (marker + "\n").encode())
+    for f in (result_path(name, preset), result_path(name, preset).with_suffix(".npz")):
+        f.unlink(missing_ok=True)
+    return generation
+
+
+def _finish_recompute(name: str, preset: str, used: set[str]) -> None:
+    """Drop run files the new sweep did not use (older generations), then the marker."""
+    for f in (results_dir() / name / f"{preset}.runs").glob("*.json"):
+        if f.stem not in used:
+            f.unlink(missing_ok=True)
+    _marker_path(name, preset).unlink(missing_ok=True)
+
+
+def _read_current(name: str, preset: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read the summary; if it reads as corrupt while another process holds the writer lock
+    (a pair being replaced), wait for that writer and read again."""
+    path = result_path(name, preset)
+    try:
+        return _read_record(path)
+    except CorruptResultError:
+        lock = _lock(name, preset)
+        try:
+            lock.acquire(timeout=0)  # re-entrant: succeeds at once if this process writes
+        except Timeout:
+            with lock:
+                return _read_record(path)
+        lock.release()
+        raise
+
+
 def load(name: str, preset: str) -> Result:
-    """The stored result; raises ``ResultError`` (missing, corrupt or stale), never computes."""
+    """The stored result; raises ``ResultError`` (missing, corrupt, stale or being
+    recomputed), never computes."""
     exp, path = get(name), result_path(name, preset)
     _check_preset(preset)
+    if _marker_path(name, preset).exists():
+        raise ResultError(f"{name!r} preset {preset!r} is being recomputed (or a --recompute was "
+                          f"interrupted); finish it with `python -m lsutils run {name} --preset {preset}`")
     if not path.exists():
         raise ResultError(f"no stored result for {name!r} preset {preset!r} ({path}); "
                           f"compute it with `python -m lsutils run {name} --preset {preset}`")
-    record, arrays = _read_record(path)
+    record, arrays = _read_current(name, preset)
     _check_current(record, exp, preset, path)
     return Result(name, preset, record["version"], record["config"], record["data"], arrays,
                   record["provenance"], cached=True)
@@ -281,45 +415,71 @@ def best(name: str) -> Result:
     """The best book preset stored for ``name`` (gpu, else cpu): what a chapter shows."""
     problems = []
     for preset in BOOK_PRESETS:
-        if result_path(name, preset).exists():
+        if result_path(name, preset).exists() or _marker_path(name, preset).exists():
             return load(name, preset)  # a corrupt or stale best result is an error, not a fallback
         problems.append(preset)
     raise ResultError(f"no stored {'/'.join(problems)} result for {name!r}; compute one with "
                       f"`python -m lsutils run {name} --preset cpu`")
 
 
-def _memo_for(exp: Experiment, preset: str, config: dict, run_times: list[float]) -> Memo:
+def _reusable(record: dict, exp: Experiment, preset: str, key: str, wanted: dict,
+              generation: str | None) -> str | None:
+    """None if a stored run may stand for run ``key``; else why not."""
+    if (record["experiment"], record["preset"], record.get("key")) != (exp.name, preset, key):
+        return (f"holds run {record.get('key')!r} of {record['experiment']}/{record['preset']}, "
+                f"not {key!r}")
+    if record["version"] != exp.version or record["config"] != wanted:
+        return "is from another version/config"
+    if generation is not None and record.get("generation") != generation:
+        return _SUPERSEDED
+    return None
+
+
+_SUPERSEDED = "predates the --recompute in progress"  # expected under a recompute: no warning
+
+
+def _memo_for(exp: Experiment, preset: str, config: dict, run_times: list[float],
+              generation: str | None = None, used: set[str] | None = None) -> Memo:
     """The memo an experiment function receives; appends each run's compute time (cached or
-    fresh) to ``run_times``, so a resumed sweep still reports what its runs cost."""
+    fresh) to ``run_times``, so a resumed sweep still reports what its runs cost. Under a
+    recompute (``generation``), only runs stored by that recompute are reused."""
     runs = results_dir() / exp.name / f"{preset}.runs"
+    used = set() if used is None else used
 
     def memo(key: str, compute: Callable[[], dict], run_config: Any = None) -> dict:
         """The cached data of run ``key``, or ``compute()`` stored under it.
 
-        A run is reused when its experiment version and its config match. ``run_config`` is
-        what this run depends on (e.g. network, ε, seed); without it the whole experiment
-        config counts, so that adding a seed to a sweep would recompute every run.
+        A run is reused when the file names this run (experiment, preset, key) and its
+        experiment version and config match. ``run_config`` is what this run depends on
+        (e.g. network, ε, seed); without it the whole experiment config counts, so that
+        adding a seed to a sweep would recompute every run.
         """
         wanted = config if run_config is None else _jsonable(run_config)
         if not key.replace("-", "").replace("_", "").replace(".", "").replace("=", "").isalnum():
             raise ValueError(f"run key must be letters, digits and -_.= only, got {key!r}")
         path = runs / f"{key}.json"
+        used.add(key)
         if path.exists():
             try:
                 record, _ = _read_record(path)
-                if record.get("version") == exp.version and record.get("config") == wanted:
+                why = _reusable(record, exp, preset, key, wanted, generation)
+                if why is None:
                     run_times.append(record["provenance"]["wall_time_s"])
                     return record["data"]
-                warnings.warn(f"{path} is from another version/config; recomputing this run")
-            except CorruptResultError as exc:
+                if why is not _SUPERSEDED:
+                    warnings.warn(f"{path} {why}; recomputing this run")
+            except (CorruptResultError, KeyError, TypeError) as exc:
                 warnings.warn(f"{exc}; recomputing this run")
         t0 = time.perf_counter()
         data = _jsonable(compute())
         wall = time.perf_counter() - t0
         run_times.append(wall)
-        _write_record(path, {"format": FORMAT, "experiment": exp.name, "version": exp.version,
-                             "preset": preset, "key": key, "config": wanted, "data": data,
-                             "provenance": provenance(wall)}, {})
+        record = {"format": FORMAT, "experiment": exp.name, "version": exp.version,
+                  "preset": preset, "key": key, "config": wanted, "data": data,
+                  "provenance": provenance(wall)}
+        if generation is not None:
+            record["generation"] = generation
+        _write_record(path, record, {})
         return data
 
     return memo
@@ -329,49 +489,80 @@ def run(name: str, preset: str, recompute: bool = False) -> Result:
     """Return the cached result of ``name`` at ``preset``, computing and storing it if needed.
 
     A corrupt or stale cache file is reported with a warning and recomputed. ``recompute``
-    discards the result and every cached run of its sweep.
+    supersedes the result and every cached run of its sweep; an interrupted recompute is
+    resumed by the next ``run`` (with or without ``recompute``), reusing the runs it finished.
     """
     exp = get(name)
     _check_preset(preset)
     path = result_path(name, preset)
-    if recompute:
-        for f in (results_dir() / name / f"{preset}.runs").glob("*.json"):
-            f.unlink()
-    elif path.exists():
-        try:
-            return load(name, preset)
-        except ResultError as exc:
-            warnings.warn(f"{exc}; recomputing")
-    config = _config_dict(exp, preset)
-    t0, run_times = time.perf_counter(), []
-    out = exp.fn(exp.presets[preset], _memo_for(exp, preset, config, run_times))
-    wall = time.perf_counter() - t0
-    arrays = {k: np.asarray(v) for k, v in out.items() if isinstance(v, np.ndarray)}
-    data = _jsonable({k: v for k, v in out.items() if k not in arrays})
-    prov = provenance(wall)
-    if run_times:  # a resumed sweep's own call is short; the runs are what it cost
-        prov["runs"] = len(run_times)
-        prov["runs_wall_time_s"] = round(sum(run_times), 3)
-    record = {"format": FORMAT, "experiment": name, "version": exp.version, "preset": preset,
-              "config": config, "data": data, "provenance": prov}
-    if not arrays:
-        path.with_suffix(".npz").unlink(missing_ok=True)
-    _write_record(path, record, arrays)
+    with _writing(name, preset):
+        generation = _recompute_generation(name, preset)
+        if generation is not None:
+            print(f"{name} [{preset}]: resuming an interrupted --recompute", file=sys.stderr)
+        elif recompute:
+            generation = _start_recompute(name, preset)
+        elif path.exists():
+            try:
+                return load(name, preset)
+            except ResultError as exc:
+                warnings.warn(f"{exc}; recomputing")
+        config = _config_dict(exp, preset)
+        t0, run_times, used = time.perf_counter(), [], set()
+        out = exp.fn(exp.presets[preset], _memo_for(exp, preset, config, run_times, generation, used))
+        wall = time.perf_counter() - t0
+        arrays = {k: np.asarray(v) for k, v in out.items() if isinstance(v, np.ndarray)}
+        data = _jsonable({k: v for k, v in out.items() if k not in arrays})
+        prov = provenance(wall)
+        if run_times:  # a resumed sweep's own call is short; the runs are what it cost
+            prov["runs"] = len(run_times)
+            prov["runs_wall_time_s"] = round(sum(run_times), 3)
+        record = {"format": FORMAT, "experiment": name, "version": exp.version, "preset": preset,
+                  "config": config, "data": data, "provenance": prov}
+        if not arrays:
+            path.with_suffix(".npz").unlink(missing_ok=True)
+        _write_record(path, record, arrays)
+        if generation is not None:
+            _finish_recompute(name, preset, used)
     return Result(name, preset, exp.version, config, data, arrays, record["provenance"], cached=False)
 
 
+def inspect(name: str, preset: str) -> tuple[str, str]:
+    """(state, why) of one preset: state is 'ok', 'missing', 'stale', 'corrupt',
+    'recomputing (n runs)' or 'partial (n runs)'; why is the loader's message ('' when ok)."""
+    runs = len(list((results_dir() / name / f"{preset}.runs").glob("*.json")))
+    if _marker_path(name, preset).exists():
+        return f"recomputing ({runs} runs)", "an interrupted --recompute; `run` resumes it"
+    try:
+        load(name, preset)
+        return "ok", ""
+    except CorruptResultError as exc:
+        return "corrupt", str(exc)
+    except StaleResultError as exc:
+        return "stale", str(exc)
+    except ResultError as exc:
+        return (f"partial ({runs} runs)" if runs else "missing"), str(exc)
+
+
 def status(name: str) -> dict[str, str]:
-    """For each preset: 'ok', 'missing', 'stale', 'corrupt', or 'partial (n runs)'."""
-    out = {}
-    for preset in PRESETS:
-        runs = len(list((results_dir() / name / f"{preset}.runs").glob("*.json")))
-        try:
-            load(name, preset)
-            out[preset] = "ok"
-        except CorruptResultError:
-            out[preset] = "corrupt"
-        except StaleResultError:
-            out[preset] = "stale"
-        except ResultError:
-            out[preset] = f"partial ({runs} runs)" if runs else "missing"
-    return out
+    """For each preset: 'ok', 'missing', 'stale', 'corrupt', 'recomputing (n runs)' or
+    'partial (n runs)'."""
+    return {preset: inspect(name, preset)[0] for preset in PRESETS}
+
+
+def provenance_rows(presets: Sequence[str] = BOOK_PRESETS) -> list[dict]:
+    """One row per registered experiment and preset: what the provenance page shows.
+    ``commit`` keeps its '+dirty' flag; a preset not run, corrupt or stale says so in ``state``."""
+    _load_registry()
+    rows = []
+    for name in sorted(REGISTRY):
+        for preset in presets:
+            state, _ = inspect(name, preset)
+            row = {"experiment": name, "version": REGISTRY[name].version, "preset": preset,
+                   "state": state, "device": "", "commit": "", "compute_min": None, "date": ""}
+            if state == "ok":
+                p = load(name, preset).provenance
+                row.update(device=p["device"], commit=short_commit(p["git_commit"], 12),
+                           compute_min=p.get("runs_wall_time_s", p["wall_time_s"]) / 60,
+                           date=p["date"][:10])
+            rows.append(row)
+    return rows

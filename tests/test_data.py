@@ -135,8 +135,31 @@ def test_route_search_list(tmp_path, monkeypatch):
     (tmp_path / "first").mkdir()
     monkeypatch.setattr(data, "SEARCH_PATHS", [tmp_path / "first", tmp_path / "second"])
     assert data.prepare("mnist", download=False) == (tmp_path / "second", "existing")
-    # an explicit root without the data falls through to the search list too
-    assert data.locate("mnist", root=tmp_path / "empty") == tmp_path / "second"
+
+
+@pytest.mark.parametrize("how", ["root=", "LSBOOK_DATA"])
+def test_wrong_explicit_root_is_an_error_not_ignored(tmp_path, monkeypatch, how):
+    """An explicit root without the data used to fall through to the usual places and quietly
+    read another copy; a typo in LSBOOK_DATA went unnoticed."""
+    fx = fd.write_mnist_layout(tmp_path / "usual", "MNIST")
+    fd.patch_mnist_checksums(monkeypatch, "mnist", fx)
+    monkeypatch.setattr(data, "SEARCH_PATHS", [tmp_path / "usual"])
+    typo = tmp_path / "typo"
+    kwargs = {"root": typo} if how == "root=" else {}
+    if how == "LSBOOK_DATA":
+        monkeypatch.setenv("LSBOOK_DATA", str(typo))
+    with pytest.raises(data.DataNotFoundError) as err:
+        data.locate("mnist", **kwargs)
+    assert f"{how} {typo}" in str(err.value) and "not searched: an explicit root" in str(err.value)
+    if how == "root=":  # without an explicit root the usual place is still found
+        assert data.locate("mnist") == tmp_path / "usual"
+
+
+def test_integrity_error_names_the_data_set(tmp_path):
+    err = data.DataIntegrityError(tmp_path / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte", "altered")
+    assert "python -m lsutils data fashion_mnist" in str(err) and "<name>" not in str(err)
+    err = data.DataIntegrityError(tmp_path / "cifar-100-python" / "train", "altered")
+    assert "python -m lsutils data cifar100" in str(err)
 
 
 def test_explicit_root_wins_over_search_list(tmp_path, monkeypatch, fmnist):

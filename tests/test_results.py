@@ -180,8 +180,8 @@ def test_bad_arguments(toy):
 def test_no_pickle_in_store(toy):
     results.run("toy", "smoke")
     for f in results.results_dir().rglob("*"):
-        if f.is_file():
-            assert f.suffix in {".json", ".npz"}, f
+        if f.is_file():  # data files, and the writers' empty lock files
+            assert f.suffix in {".json", ".npz"} or (f.suffix == ".lock" and not f.stat().st_size), f
     with np.load(results.result_path("toy", "smoke").with_suffix(".npz"), allow_pickle=False) as z:
         assert z["squares"].dtype.kind == "i"
 
