@@ -54,7 +54,7 @@ def equivalent_smoothing(teacher_probs: torch.Tensor, labels: torch.Tensor) -> f
     if not isinstance(teacher_probs, torch.Tensor) or teacher_probs.dim() != 2:
         raise ValueError("teacher_probs must be a 2-D tensor (N, K) of probabilities")
     n, k = teacher_probs.shape
-    check_labels(labels, k)
+    labels = check_labels(labels, k)
     if labels.shape != (n,) or n == 0:
         raise ValueError(f"labels must have shape ({n},) with N ≥ 1, got {tuple(labels.shape)}")
     p = teacher_probs.double()

@@ -22,6 +22,7 @@ Gaussian f, ≈ 0.11 nats at the paper's L = 5. Limits are only reached for larg
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -51,6 +52,8 @@ def mutual_information(samples, chunk: int = 256) -> float:
     variance σ² is 0 — every copy of every example equal to its example's mean — where the
     Gaussian model is undefined. ``chunk`` rows are processed at a time (memory N·L·chunk).
     """
+    if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1:
+        raise ValueError(f"chunk must be an integer >= 1 (rows per block), got {chunk!r}")
     f = _as_samples(samples)
     n, copies = f.shape
     mu = f.mean(axis=1)
@@ -78,6 +81,6 @@ def mutual_information_bias(copies: int) -> float:
     within-example variance is σ²(L − 1)/L; a Gaussian channel with that signal-to-noise ratio
     1/(L − 1) carries ½·log(1 + 1/(L − 1)) nats.)
     """
-    if copies < 2:
-        raise ValueError(f"copies must be ≥ 2, got {copies}")
+    if isinstance(copies, bool) or not isinstance(copies, numbers.Integral) or copies < 2:
+        raise ValueError(f"copies must be an integer ≥ 2, got {copies!r}")
     return 0.5 * math.log1p(1.0 / (copies - 1))

@@ -35,13 +35,14 @@ def _check_logits(logits: torch.Tensor) -> int:
     return check_num_classes(logits.shape[1])
 
 
-def _check_labels_for(logits: torch.Tensor, labels: torch.Tensor) -> None:
-    check_labels(labels, logits.shape[1])
+def _check_labels_for(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    labels = check_labels(labels, logits.shape[1])
     if labels.shape[0] != logits.shape[0]:
         raise ValueError(
             f"labels must have shape (N,) = ({logits.shape[0]},) to match logits {tuple(logits.shape)}, "
             f"got {tuple(labels.shape)}"
         )
+    return labels
 
 
 def _check_reduction(reduction: str) -> str:
@@ -92,7 +93,7 @@ def smoothed_cross_entropy(
     label (see ``theory.torch_weighted_optimum`` for what that does to the optimum).
     """
     _check_logits(logits)
-    _check_labels_for(logits, labels)
+    labels = _check_labels_for(logits, labels)
     eps = check_eps(eps, allow_negative=allow_negative)
     convention = check_convention(convention)
     reduction = _check_reduction(reduction)
@@ -157,7 +158,7 @@ def confidence_penalty_loss(
     is unbounded as any p_k → 0, KL(p‖u) is at most log K.
     """
     _check_logits(logits)
-    _check_labels_for(logits, labels)
+    labels = _check_labels_for(logits, labels)
     reduction = _check_reduction(reduction)
     if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not (math.isfinite(beta) and beta >= 0):
         raise ValueError(f"beta must be a finite real number >= 0, got {beta!r}")
@@ -166,8 +167,11 @@ def confidence_penalty_loss(
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
-    """H(softmax(z)) = −Σ_k p_k log p_k per row, shape (N,). p·log p comes from ``log_softmax``, which
+    """H(softmax(z)) = −Σ_k p_k log p_k over the last dimension (per row: (N, K) → (N,)). p·log p comes from ``log_softmax``, which
     keeps log p exact where p underflows towards 0; a masked (−inf) logit contributes 0."""
+    if not isinstance(logits, torch.Tensor) or not logits.dtype.is_floating_point or logits.dim() < 1:
+        raise ValueError(f"logits must be a floating-point torch.Tensor (..., K), got "
+                         f"{logits.dtype if isinstance(logits, torch.Tensor) else type(logits).__name__}")
     logp = F.log_softmax(logits, dim=-1)
     return -torch.where(logp > -math.inf, logp.exp() * logp, torch.zeros_like(logp)).sum(dim=-1)
 
@@ -194,7 +198,7 @@ def distillation_loss(
     rate, and a student at T_s = 1 has no 1/T factor to undo.
     """
     _check_logits(student_logits)
-    _check_labels_for(student_logits, labels)
+    labels = _check_labels_for(student_logits, labels)
     reduction = _check_reduction(reduction)
     if teacher_logits.shape != student_logits.shape:
         raise ValueError(f"teacher_logits must have the shape of student_logits {tuple(student_logits.shape)}, "
@@ -204,6 +208,7 @@ def distillation_loss(
             raise ValueError(f"{name} must be a finite real number > 0, got {t!r}")
     if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 <= beta <= 1:
         raise ValueError(f"beta must be a real number in [0, 1], got {beta!r}")
+    eps = check_eps(eps)  # checked whatever beta is: a bad eps is a bug even when unused
     t_s = temperature if student_temperature is None else student_temperature
     soft = -(F.softmax(teacher_logits.detach() / temperature, dim=-1)
              * F.log_softmax(student_logits / t_s, dim=-1)).sum(dim=-1)

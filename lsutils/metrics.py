@@ -24,6 +24,7 @@ in [0, 2] (some libraries divide by K; we do not). NLL is −mean log p_{i, y_i}
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,6 +116,8 @@ def accuracy(probs, labels) -> float:
 
 def nll(probs, labels, floor: float = 0.0) -> float:
     """−mean log p_y in nats; ``floor`` > 0 clamps p_y from below first (otherwise p_y = 0 gives inf)."""
+    if isinstance(floor, bool) or not isinstance(floor, numbers.Real) or not 0 <= floor < 1:
+        raise ValueError(f"floor must be a real number in [0, 1), got {floor!r}")
     p, y = _check(probs, labels)
     py = p[np.arange(len(y)), y]
     if floor > 0:
@@ -283,6 +286,10 @@ def ece_noise_floor(table: Reliability, draws: int = 2000, seed: int = 0) -> flo
     bin counts and mean confidences: each bin's number correct is drawn as Binomial(count, confidence)
     and the resulting ECE averaged over ``draws`` (fixed seed, so the value is reproducible). ECEs
     within about this much of each other cannot be told apart at this sample size."""
+    if not isinstance(table, Reliability):
+        raise ValueError(f"table must be a Reliability (from metrics.reliability), got {type(table).__name__}")
+    if isinstance(draws, bool) or not isinstance(draws, numbers.Integral) or draws < 1:
+        raise ValueError(f"draws must be an integer >= 1, got {draws!r}")
     count = table.count.astype(np.int64)
     conf = np.nan_to_num(table.confidence)
     rng = np.random.default_rng(seed)
@@ -317,6 +324,8 @@ def roc_auc(scores, positive) -> float:
     if x.ndim != 1 or pos.shape != x.shape or not (pos.dtype == bool or np.isin(pos, (0, 1)).all()):
         raise ValueError(f"scores and positive must be 1-D of one length, positive boolean or 0/1; "
                          f"got shapes {x.shape} and {pos.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("scores must be finite (contains NaN or inf)")
     pos = pos.astype(bool)
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     if n_pos == 0 or n_neg == 0:
@@ -363,8 +372,11 @@ def fit_temperature(logits, labels, bounds: tuple[float, float] = (0.05, 20.0), 
       T → ∞ (the true logit is on average below the others): returns the nearer end of ``bounds``.
     """
     lo, hi = bounds
-    if not 0 < lo < 1 < hi:
-        raise ValueError(f"bounds must satisfy 0 < low < 1 < high, got {bounds}")
+    if not 0 < lo < 1 < hi < math.inf:
+        raise ValueError(f"bounds must satisfy 0 < low < 1 < high < inf, got {bounds}")
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 <= tol < math.inf:
+        raise ValueError(f"tol must be a finite real number >= 0 (width of the log-temperature "
+                         f"bracket; 0: to machine precision), got {tol!r}")
     z, y = _check(logits, labels, simplex=False)
     z = z - z.mean(1, keepdims=True)          # softmax is unchanged; keeps exp in range
     if np.ptp(z, axis=1).max() == 0.0:
@@ -384,6 +396,8 @@ def fit_temperature(logits, labels, bounds: tuple[float, float] = (0.05, 20.0), 
         return float(lo)                        # still decreasing at the largest β
     while b - a > tol:
         m = 0.5 * (a + b)
+        if not a < m < b:  # a and b are adjacent floats: no tolerance can be met beyond this
+            break
         if grad(m) > 0:
             b = m
         else:

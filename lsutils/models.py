@@ -13,11 +13,29 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _check_positive_ints(name: str, values) -> tuple[int, ...]:
+    values = tuple(values)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+        raise ValueError(f"{name} must hold integers >= 1, got {values!r}")
+    return values
+
+
+def _check_common(size: tuple[str, int], num_classes: int) -> None:
+    """``size`` = (argument name, value): the input channels or features, an integer >= 1."""
+    _check_positive_ints(size[0], (size[1],))
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+
+
 class MLP(nn.Module):
     """Fully connected ReLU network on flattened images: in → hidden[0] → … → K."""
 
     def __init__(self, in_features: int, hidden: tuple[int, ...], num_classes: int, dropout: float = 0.0):
         super().__init__()
+        _check_common(("in_features", in_features), num_classes)
+        hidden = _check_positive_ints("hidden", hidden)
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
         for h in hidden:
@@ -52,6 +70,11 @@ class AlexNet(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, image_size: tuple[int, int], width: int = 64,
                  dense: tuple[int, int] = (384, 192)):
         super().__init__()
+        _check_common(("in_channels", in_channels), num_classes)
+        _check_positive_ints("width", (width,))
+        _check_positive_ints("dense", dense)
+        if len(tuple(image_size)) != 2 or min(image_size) < 8:
+            raise ValueError(f"image_size must be (H, W) with both >= 8, got {image_size!r}")
         # TF's lrn(depth_radius=4, bias=1, alpha=0.001/9, beta=0.75); torch divides alpha by size=9
         lrn = dict(size=9, alpha=0.001, beta=0.75, k=1.0)
         self.conv = nn.Sequential(
@@ -84,6 +107,10 @@ class BasicBlock(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
+        if stride not in (1, 2):
+            raise ValueError(f"stride must be 1 or 2, got {stride!r}")
+        if not 1 <= c_in <= c_out:
+            raise ValueError(f"c_in must lie in [1, c_out] (the shortcut pads channels), got {c_in}, {c_out}")
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(c_out)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
@@ -110,6 +137,8 @@ class ResNet(nn.Module):
         super().__init__()
         if depth < 8 or (depth - 2) % 6:
             raise ValueError(f"depth must be 6n + 2 with n ≥ 1 (8, 14, 20, …, 56, 110), got {depth}")
+        _check_common(("in_channels", in_channels), num_classes)
+        _check_positive_ints("width", (width,))
         n = (depth - 2) // 6
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
                                   nn.BatchNorm2d(width), nn.ReLU(inplace=True))
@@ -149,4 +178,7 @@ def build(arch: str, image_shape: tuple[int, int, int], num_classes: int, **kwar
 
 
 def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

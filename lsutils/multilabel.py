@@ -17,6 +17,7 @@ For a soft target t ∈ (0, 1) the binary cross-entropy over one free logit is m
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -46,11 +47,21 @@ def smooth_binary_targets(targets: torch.Tensor, eps: float, mode: str = "symmet
     return t * (1.0 - eps) + (eps / 2 if mode == "symmetric" else eps)
 
 
+def _check_steps(steps: int) -> int:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    return int(steps)
+
+
+def _check_target(target: float) -> float:
+    if isinstance(target, bool) or not isinstance(target, numbers.Real) or not 0.0 <= target <= 1.0:
+        raise ValueError(f"target must be a real number in [0, 1], got {target!r}")
+    return float(target)
+
+
 def optimal_logit(target: float) -> float:
     """The minimiser log(t/(1 − t)) of the binary cross-entropy with soft target t; ±inf at t = 1, 0."""
-    t = float(target)
-    if not 0.0 <= t <= 1.0:
-        raise ValueError(f"target must lie in [0, 1], got {target!r}")
+    t = _check_target(target)
     if t == 1.0:
         return math.inf
     if t == 0.0:
@@ -65,8 +76,9 @@ def fit_bce_logit(target: float, steps: int = 60) -> float:
     For t ∈ (0, 1) the iteration converges monotonically (σ is concave beyond the root); for
     t ∈ {0, 1} there is no minimiser and the returned logit grows by about 1 per step.
     """
+    target, steps = _check_target(target), _check_steps(steps)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    t = torch.tensor([float(target)], dtype=torch.float64)
+    t = torch.tensor([target], dtype=torch.float64)
     z = torch.zeros(1, dtype=torch.float64)
     for _ in range(steps):
         z = z.detach().requires_grad_(True)
@@ -84,7 +96,13 @@ def fit_softmax_logits(target: torch.Tensor, steps: int = 3000, lr: float = 1.0)
     ``target`` need not sum to 1 (PyTorch does not check). Plain gradient descent in float64 from
     z = 0; returns softmax(z*). The exact minimiser is target / target.sum() for nonnegative targets.
     """
-    t = torch.as_tensor(target, dtype=torch.float64).reshape(1, -1)
+    steps = _check_steps(steps)
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not 0 < lr < math.inf:
+        raise ValueError(f"lr must be a finite real number > 0, got {lr!r}")
+    t = torch.as_tensor(target, dtype=torch.float64)
+    if t.dim() != 1 or t.numel() < 2 or not bool(torch.isfinite(t).all()):
+        raise ValueError(f"target must be a finite 1-D vector of K >= 2 values, got shape {tuple(t.shape)}")
+    t = t.reshape(1, -1)
     z = torch.zeros_like(t, requires_grad=True)
     opt = torch.optim.SGD([z], lr=lr)
     for _ in range(steps):

@@ -31,7 +31,7 @@ __all__ = [
 CONVENTIONS: tuple[str, ...] = ("uniform", "others")
 
 
-def check_eps(eps: float, allow_negative: bool = False) -> float:
+def check_eps(eps: float, allow_negative: bool = False, name: str = "eps") -> float:
     """Return ``eps`` as a float if it is a finite real in [0, 1), else raise ``ValueError``.
 
     ε = 1 is excluded because the target then no longer depends on the label.
@@ -42,11 +42,11 @@ def check_eps(eps: float, allow_negative: bool = False) -> float:
     allowed = f"{lo_bracket}{lo:g}, 1)"
     # bool is an Integral; True would silently mean ε = 1.
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise ValueError(f"eps must be a real number in {allowed}, got {eps!r}")
+        raise ValueError(f"{name} must be a real number in {allowed}, got {eps!r}")
     value = float(eps)
     ok = math.isfinite(value) and value < 1.0 and (value > lo if allow_negative else value >= lo)
     if not ok:
-        raise ValueError(f"eps must be a finite real number in {allowed}, got {eps!r}")
+        raise ValueError(f"{name} must be a finite real number in {allowed}, got {eps!r}")
     return value
 
 
@@ -60,7 +60,8 @@ def check_num_classes(num_classes: int) -> int:
 
 
 def check_labels(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Return ``labels`` unchanged if it is a 1-D integer tensor with values in [0, K).
+    """Return ``labels`` as int64 (what indexing ops such as ``scatter_`` need) if it is a 1-D
+    integer tensor with values in [0, K); an int64 tensor is returned as it is, not copied.
 
     Raises ``ValueError`` otherwise; the message names ``labels`` and the allowed range.
     """
@@ -71,25 +72,33 @@ def check_labels(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
         raise ValueError(f"labels must have an integer dtype (class indices in [0, {k})), got {labels.dtype}")
     if labels.dim() != 1:
         raise ValueError(f"labels must be 1-D of shape (N,), got shape {tuple(labels.shape)}")
+    if labels.dtype == torch.uint64:  # values above 2⁶³ − 1 have no int64
+        raise ValueError(f"labels must have a signed or 8/16/32-bit unsigned integer dtype, got {labels.dtype}")
+    if labels.dtype in (torch.uint16, torch.uint32):  # torch has no min/max for these: widen first
+        labels = labels.long()
     if labels.numel() > 0:
         lo, hi = int(labels.min()), int(labels.max())
         if lo < 0 or hi >= k:
             raise ValueError(f"labels must lie in [0, {k}) = [0, num_classes), got values in [{lo}, {hi}]")
-    return labels
+    return labels.long()
 
 
-def check_convention(convention: str) -> str:
-    """Return ``convention`` if it is ``"uniform"`` or ``"others"``, else raise ``ValueError``."""
+def check_convention(convention: str, name: str = "convention") -> str:
+    """Return ``convention`` if it is ``"uniform"`` or ``"others"``, else raise ``ValueError``
+    naming the argument ``name``."""
     if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+        raise ValueError(f"{name} must be one of {CONVENTIONS}, got {convention!r}")
     return convention
 
 
 def target_values(num_classes: int, eps: float, convention: str = "uniform") -> tuple[float, float]:
     """Return (q_y, q_j): the smoothed target on the true class and on each other class.
 
-    uniform: (1 − ε + ε/K, ε/K); others: (1 − ε, ε/(K − 1)). Arguments are assumed checked.
+    uniform: (1 − ε + ε/K, ε/K); others: (1 − ε, ε/(K − 1)).
     """
+    num_classes = check_num_classes(num_classes)
+    eps = check_eps(eps, allow_negative=True)
+    convention = check_convention(convention)
     if convention == "uniform":
         return 1.0 - eps + eps / num_classes, eps / num_classes
     return 1.0 - eps, eps / (num_classes - 1)
@@ -114,7 +123,10 @@ def smooth_targets(
     k = check_num_classes(num_classes)
     eps = check_eps(eps, allow_negative=allow_negative)
     convention = check_convention(convention)
-    check_labels(labels, k)
+    labels = check_labels(labels, k)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point torch.dtype (targets are probabilities), "
+                         f"got {dtype!r}")
     # Both values are computed in float64 and rounded once, so q_y is not 1 − ε rounded
     # and then shifted by a rounded ε/K.
     on, off = target_values(k, eps, convention)

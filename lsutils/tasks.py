@@ -21,7 +21,7 @@ def binary_task(images: torch.Tensor, labels: torch.Tensor, positive_classes: Se
     ``positive_classes`` images (label 1), n₊ = round(π·n₋/(1 − π)) of them, so that positives
     make up a fraction π = ``prevalence`` of the task. Order: shuffled with ``seed``.
     Raises ``ValueError`` if the split holds fewer than n₊ positive images."""
-    check_labels(labels, num_classes)
+    labels = check_labels(labels, num_classes)
     if not 0 < prevalence < 1:
         raise ValueError(f"prevalence must lie in (0, 1), got {prevalence!r}")
     pos_set = sorted(set(int(c) for c in positive_classes))
@@ -58,7 +58,7 @@ def symmetric_label_noise(labels: torch.Tensor, num_classes: int, rate: float,
     draws from all K classes flips only a fraction (K − 1)/K of the chosen ones).
     Returns (noisy labels, boolean mask of the corrupted positions)."""
     k = check_num_classes(num_classes)
-    check_labels(labels, k)
+    labels = check_labels(labels, k)
     if not 0 <= rate <= 1:
         raise ValueError(f"rate must lie in [0, 1], got {rate!r}")
     gen = torch.Generator().manual_seed(seed)

@@ -17,6 +17,7 @@ the largest optimal probability. At ε = (K − 1)/K the target is uniform (rati
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -57,7 +58,7 @@ def convert_eps(eps: float, num_classes: int, source: str, target: str) -> float
     """
     k = check_num_classes(num_classes)
     eps = check_eps(eps)
-    source, target = check_convention(source), check_convention(target)
+    source, target = check_convention(source, "source"), check_convention(target, "target")
     if source == target:
         return eps
     if source == "uniform":
@@ -137,6 +138,8 @@ def unsmooth(probs: torch.Tensor, num_classes: int, eps: float, *, clip: bool = 
         raise ValueError(f"probs must be a floating-point torch.Tensor with last dimension {k}")
     if probs.dim() == 0 or probs.shape[-1] != k:
         raise ValueError(f"probs must have last dimension num_classes={k}, got shape {tuple(probs.shape)}")
+    if not bool(torch.isfinite(probs).all()):
+        raise ValueError("probs must be finite (contains NaN or inf)")
     out = (probs - eps / k) / (1.0 - eps)
     if clip:
         out = out.clamp_min(0.0)
@@ -158,8 +161,9 @@ def torch_weighted_optimum(class_weight, label: int, eps: float) -> list[float]:
     k = check_num_classes(len(class_weight))
     w = check_class_weight(class_weight, k).tolist()
     eps = check_eps(eps)
-    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < k:
+    if isinstance(label, bool) or not isinstance(label, numbers.Integral) or not 0 <= label < k:
         raise ValueError(f"label must be an integer in [0, {k}) = [0, num_classes), got {label!r}")
+    label = int(label)
     c = [eps / k * v for v in w]
     c[label] += (1 - eps) * w[label]
     total = math.fsum(c)

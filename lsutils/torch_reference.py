@@ -52,7 +52,7 @@ def reference_cross_entropy(
     k = check_num_classes(logits.shape[1])
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    eps = check_eps(label_smoothing)
+    eps = check_eps(label_smoothing, name="label_smoothing")
     w = torch.ones(k, dtype=logits.dtype) if weight is None else weight.to(logits.dtype)
     if w.shape != (k,):
         raise ValueError(f"weight must have shape (K,) = ({k},), got {tuple(w.shape)}")

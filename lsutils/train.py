@@ -30,6 +30,19 @@ SCHEDULES = ("constant", "step", "cosine", "onecycle")
 _NEW = {"omit_if_default": True}
 
 
+# Real-valued TrainConfig fields: (name, test, allowed range as printed).
+_REAL_FIELDS = (
+    ("lr", lambda v: 0 <= v < math.inf, "[0, inf)"),
+    ("momentum", lambda v: 0 <= v < 1, "[0, 1)"),
+    ("weight_decay", lambda v: 0 <= v < math.inf, "[0, inf)"),
+    ("gamma", lambda v: 0 < v <= 1, "(0, 1]"),
+    ("warmup", lambda v: 0 <= v < 1, "[0, 1)"),
+    ("grad_clip", lambda v: 0 <= v < math.inf, "[0, inf)"),
+    ("distill_temperature", lambda v: 0 < v < math.inf, "(0, inf)"),
+    ("distill_beta", lambda v: 0 <= v <= 1, "[0, 1]"),
+)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run (frozen, so it can be part of an experiment config)."""
@@ -86,6 +99,16 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a finite number >= 0, got {value}")
         if not self.epochs > 0 or self.batch_size < 1:
             raise ValueError(f"epochs must be > 0 and batch_size ≥ 1, got {self.epochs}, {self.batch_size}")
+        for name, ok, allowed in _REAL_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+                raise ValueError(f"{name} must be a real number in {allowed}, got {value!r}")
+        if list(self.milestones) != sorted(self.milestones) or not all(0 < m < 1 for m in self.milestones):
+            raise ValueError(f"milestones must be increasing fractions in (0, 1), got {self.milestones!r}")
+        for name in ("crop_padding", "seed", "eval_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
 
 
 @dataclass
@@ -107,12 +130,17 @@ def default_device() -> torch.device:
 def seed_everything(seed: int, device: torch.device) -> torch.Generator:
     """Seed torch's global RNG (initialisation, dropout) and return a generator on ``device`` for
     batch order and augmentation, so those do not depend on what else drew random numbers."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
     torch.manual_seed(seed)
     return torch.Generator(device=device).manual_seed(seed)
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
     """uint8 images in [0, 255] → float in [−1, 1]: one fixed map for every split and data set."""
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
+        raise ValueError(f"images must be a uint8 torch.Tensor (pixels in [0, 255]), got "
+                         f"{images.dtype if isinstance(images, torch.Tensor) else type(images).__name__}")
     return images.float().div_(127.5).sub_(1.0)
 
 
@@ -122,6 +150,11 @@ def augment(images: torch.Tensor, padding: int, flip: bool, gen: torch.Generator
     Each image gets its own offset (dy, dx) ∈ [0, 2·padding]²; the crop is one gather with
     index grids, so the cost does not depend on Python per image.
     """
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+        raise ValueError(f"padding must be an integer >= 0, got {padding!r}")
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise ValueError(f"images must be a 4-D (N, C, H, W) tensor, got "
+                         f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
     n, _, h, w = images.shape
     if padding:
         padded = F.pad(images, (padding,) * 4)
@@ -148,6 +181,10 @@ def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
 
 def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
     """Learning rate after ``step`` of ``total`` steps under ``cfg.schedule``."""
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise ValueError(f"total must be an integer >= 0, got {total!r}")
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= total:
+        raise ValueError(f"step must be an integer in [0, total] = [0, {total}], got {step!r}")
     t = step / max(total, 1)
     if cfg.schedule == "constant":
         return cfg.lr
@@ -183,13 +220,19 @@ def training_loss(logits: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
     """The mean training loss of ``cfg`` without a teacher:
     ``Σ_i w_{y_i} ℓ_i / Σ_i w_{y_i}`` with ℓ_i the smoothed cross-entropy (ε, convention), minus
     ``cfg.confidence_penalty``·mean_i H(p_i). ``class_weight`` (K,) on the logits' device, or None
-    (all w = 1; ``cfg.class_weight`` is only the frozen record of it).
+    (all w = 1; ``cfg.class_weight`` is only the frozen record of it). Only shapes and dtypes are
+    checked here (no host sync per step); label values are checked once by ``train``.
 
     With weights, ``cfg.class_weight_smoothing`` decides what ℓ_i is weighted by:
     ``"per_example"`` multiplies example i's whole smoothed loss by w_{y_i};
     ``"torch"`` is ``F.cross_entropy(weight=w, label_smoothing=ε)``, whose smoothing term weighs
     log p_k by w_k (``theory.torch_weighted_optimum``). Both agree at ε = 0.
     """
+    if logits.dim() != 2 or not logits.dtype.is_floating_point:
+        raise ValueError(f"logits must be a floating-point (N, K) tensor, got {logits.dtype} {tuple(logits.shape)}")
+    if labels.shape != logits.shape[:1] or labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        raise ValueError(f"labels must be integer class indices of shape ({logits.shape[0]},), "
+                         f"got {labels.dtype} {tuple(labels.shape)}")
     if class_weight is None:
         if cfg.convention == "uniform" and cfg.eps >= 0:  # the fused loss is this convention exactly
             loss = F.cross_entropy(logits, labels, label_smoothing=cfg.eps)
@@ -233,8 +276,8 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
     if teacher is not None:
         teacher = _prepare(teacher, device, cfg).eval()
     step_fn = torch.compile(model) if cfg.compile else model
+    labels = check_labels(labels, model.classifier.out_features)  # once: no host sync in the loop
     x_all, y_all = images.to(device), labels.to(device)
-    check_labels(labels, model.classifier.out_features)  # once, so the hot loop needs no host sync
     weight = None
     if cfg.class_weight:
         if len(cfg.class_weight) != model.classifier.out_features:
@@ -322,6 +365,11 @@ def extract_features(model: nn.Module, images: torch.Tensor, batch_size: int = 1
 
 
 def _map_batches(model, fn, images, batch_size, device, bf16) -> torch.Tensor:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) == 0:
+        raise ValueError(f"images must be a non-empty 4-D (N, C, H, W) tensor, got "
+                         f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -336,6 +384,8 @@ def _map_batches(model, fn, images, batch_size, device, bf16) -> torch.Tensor:
 
 def save_state(model: nn.Module, path: str | os.PathLike) -> None:
     """Save ``model.state_dict()`` only (never a pickled module), atomically."""
+    if not str(path) or Path(path).is_dir():
+        raise ValueError(f"path must name a file, got {str(path)!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -348,6 +398,9 @@ def save_state(model: nn.Module, path: str | os.PathLike) -> None:
 
 
 def load_state(model: nn.Module, path: str | os.PathLike) -> nn.Module:
-    """Load a state dict saved by ``save_state`` with ``weights_only=True`` (no code runs on load)."""
+    """Load a state dict saved by ``save_state`` with ``weights_only=True`` (no code runs on load).
+    Raises ``FileNotFoundError`` naming ``path`` when it does not exist."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"path {str(path)!r} is not a file (save one with save_state)")
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model

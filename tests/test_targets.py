@@ -147,10 +147,24 @@ def test_check_labels_rejects(labels, pattern):
 
 
 def test_check_labels_accepts_int_dtypes_and_empty():
-    for dtype in (torch.int64, torch.int32, torch.uint8):
-        labels = torch.tensor([0, 9], dtype=dtype)
-        assert check_labels(labels, 10) is labels
+    labels = torch.tensor([0, 9])
+    assert check_labels(labels, 10) is labels  # int64: no copy
+    for dtype in (torch.int32, torch.int16, torch.uint8):
+        checked = check_labels(torch.tensor([0, 9], dtype=dtype), 10)
+        assert checked.dtype == torch.int64 and checked.tolist() == [0, 9]
     assert smooth_targets(torch.empty(0, dtype=torch.long), 4, 0.1).shape == (0, 4)
+
+
+def test_smooth_targets_any_integer_labels_and_only_float_dtypes():
+    """uint8/int32 labels passed the check and then failed inside scatter_ (needs int64);
+    an integer dtype silently gave all-zero targets (bool: all True)."""
+    want = smooth_targets(torch.tensor([2, 0]), 3, 0.3)
+    for dtype in (torch.uint8, torch.int32):
+        assert torch.equal(smooth_targets(torch.tensor([2, 0], dtype=dtype), 3, 0.3), want)
+    for bad in (torch.int64, torch.bool, torch.uint8, "float32", None):
+        with pytest.raises(ValueError, match="dtype must be a floating-point"):
+            smooth_targets(torch.tensor([2, 0]), 3, 0.3, dtype=bad)
+    assert smooth_targets(torch.tensor([1]), 3, 0.3, dtype=torch.float64).dtype == torch.float64
 
 
 def test_check_convention():
@@ -160,3 +174,10 @@ def test_check_convention():
             check_convention(bad)
     with pytest.raises(ValueError, match="convention"):
         smooth_targets(torch.tensor([0]), 3, 0.1, "foo")
+
+
+def test_check_labels_wide_unsigned():
+    for dtype in (torch.uint16, torch.uint32):
+        assert check_labels(torch.tensor([0, 9], dtype=dtype), 10).tolist() == [0, 9]
+    with pytest.raises(ValueError, match="labels must have a signed"):
+        check_labels(torch.tensor([0, 9], dtype=torch.uint64), 10)

@@ -207,8 +207,10 @@ def test_convert_eps_rejects_results_outside_range():
         convert_eps(0.5, 2, "others", "uniform")  # would be 1.0
     with pytest.raises(ValueError, match=r"eps.*\[0, 1\)"):
         convert_eps(0.95, 10, "others", "uniform")
-    with pytest.raises(ValueError, match="convention"):
+    with pytest.raises(ValueError, match="target must be one of"):
         convert_eps(0.1, 10, "uniform", "Others")
+    with pytest.raises(ValueError, match="source must be one of"):
+        convert_eps(0.1, 10, "Uniform", "others")
     with pytest.raises(ValueError, match="num_classes"):
         convert_eps(0.1, 1, "uniform", "others")
 
