@@ -1,4 +1,4 @@
-"""Template-plane projection, NC1 and template distances against independent computations."""
+"""Template-plane projection, neural-collapse measures and distances against independent computations."""
 
 import math
 import statistics
@@ -10,9 +10,15 @@ import torch
 from lsutils.geometry import (
     augment_features,
     augment_templates,
+    class_mean_distances,
     cluster_spread,
+    distance_confusion_correlation,
     distance_summary,
     nc1,
+    nc2,
+    nc2_templates,
+    nc3,
+    nc4,
     project,
     project_points,
     project_templates,
@@ -362,3 +368,460 @@ def test_summary_and_spread_errors():
         cluster_spread(torch.ones(4, 2, dtype=F64), torch.zeros(4))
     with pytest.raises(ValueError, match="labels"):
         cluster_spread(torch.ones(2, 2, dtype=F64), torch.tensor([0, -1]))
+
+
+# ----------------------------------------------------------------------------- neural collapse
+
+def _etf(k, d, seed, radius=2.5):
+    """K centred class means forming a simplex ETF (norm ``radius``, pairwise cos −1/(K−1)) in R^D,
+    rotated by a random orthonormal frame, and an offset global mean μ_G."""
+    g = torch.Generator().manual_seed(seed)
+    u, _ = torch.linalg.qr(torch.randn(d, k, generator=g, dtype=F64))          # D × K orthonormal columns
+    e = (torch.eye(k, dtype=F64) - 1.0 / k) * math.sqrt(k / (k - 1)) * radius  # rows: the ETF in R^K
+    return e @ u.T, 4 * torch.randn(d, generator=g, dtype=F64)
+
+
+def _etf_data(k=5, d=8, per=4, seed=0):
+    m, mu_g = _etf(k, d, seed)
+    y = torch.arange(k).repeat(per)
+    return m, mu_g, (m + mu_g)[y], y
+
+
+def _np_centred_means(h, y, k):
+    mu = np.array([h[y == c].mean(axis=0) for c in range(k)])
+    return mu, mu - mu.mean(axis=0)
+
+
+def _np_nc2(v):
+    """Papyan's NC2 numbers by a direct loop over ordered pairs, population std."""
+    k = len(v)
+    norms = [math.sqrt(float(np.dot(r, r))) for r in v]
+    cos = [float(np.dot(v[i], v[j])) / (norms[i] * norms[j]) for i in range(k) for j in range(k) if i != j]
+    return {"equinorm": statistics.pstdev(norms) / statistics.fmean(norms),
+            "equiangular": statistics.fmean(abs(c + 1 / (k - 1)) for c in cos),
+            "angle_std": statistics.pstdev(cos)}
+
+
+def _noisy(seed, n=60, d=7, k=5):
+    g = torch.Generator().manual_seed(seed)
+    means = 3 * torch.randn(k, d, generator=g, dtype=F64)
+    y = torch.arange(n) % k
+    y = y[torch.randperm(n, generator=g)]
+    h = means[y] + torch.randn(n, d, generator=g, dtype=F64)
+    w = torch.randn(k, d, generator=g, dtype=F64)
+    b = torch.randn(k, generator=g, dtype=F64)
+    return h, y, w, b
+
+
+@pytest.mark.parametrize("k,d", [(3, 3), (5, 8), (10, 12)])
+def test_simplex_etf_is_fully_collapsed(k, d):
+    m, mu_g, h, y = _etf_data(k, d, seed=k)
+    assert abs(nc1(h, y, k)) < 1e-20
+    for v in nc2(h, y, k).values():
+        assert abs(v) < 1e-12
+    for v in nc2_templates(0.37 * m).values():
+        assert abs(v) < 1e-12
+    assert abs(nc3(h, y, k, 0.37 * m)) < 1e-24
+    # logits z_k = c M_k·(M_y + μ_G) + b_k with b_k = −c M_k·μ_G, so z_k = c M_k·M_y is largest at k = y
+    assert nc4(h, y, k, 0.37 * m, -0.37 * m @ mu_g) == 0.0
+    noise = 1e-2 * torch.randn(h.shape, generator=torch.Generator().manual_seed(1), dtype=F64)
+    assert nc4(h + noise, y, k, 0.37 * m, -0.37 * m @ mu_g) == 0.0
+
+
+def test_nc2_hand_case():
+    # centred means (2, 0), (−1, 1), (−1, −1): norms 2, √2, √2; cosines −1/√2, −1/√2, 0
+    mu_g = torch.tensor([10.0, -3.0], dtype=F64)
+    m = torch.tensor([[2.0, 0.0], [-1.0, 1.0], [-1.0, -1.0]], dtype=F64)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    spread = torch.tensor([[1.0, 1.0], [0.5, -2.0], [3.0, 0.0]], dtype=F64)
+    h = (m + mu_g)[y] + torch.cat([spread, -spread])   # within-class offsets cancel: means unchanged
+    norms = [2.0, math.sqrt(2), math.sqrt(2)]
+    cos = [-1 / math.sqrt(2)] * 4 + [0.0] * 2
+    got = nc2(h, y, 3)
+    assert got["equinorm"] == pytest.approx(statistics.pstdev(norms) / statistics.fmean(norms), rel=1e-13)
+    assert got["equiangular"] == pytest.approx((4 * abs(-1 / math.sqrt(2) + 0.5) + 2 * 0.5) / 6, rel=1e-13)
+    assert got["angle_std"] == pytest.approx(statistics.pstdev(cos), rel=1e-13)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_nc2_matches_numpy_loop(seed):
+    h, y, w, _ = _noisy(seed)
+    _, m = _np_centred_means(h.numpy(), y.numpy(), 5)
+    assert nc2(h, y, 5) == pytest.approx(_np_nc2(m), rel=1e-11)
+    assert nc2_templates(w) == pytest.approx(_np_nc2(w.numpy()), rel=1e-11)
+
+
+def test_nc2_templates_does_not_centre_rows():
+    m, _ = _etf(4, 6, seed=3)
+    assert all(abs(v) < 1e-12 for v in nc2_templates(m).values())
+    shifted = m + torch.full((6,), 0.8, dtype=F64)   # a common offset: the rows are no longer an ETF about 0
+    assert nc2_templates(shifted)["equiangular"] > 0.1
+    assert nc2_templates(shifted) == pytest.approx(_np_nc2(shifted.numpy()), rel=1e-11)
+
+
+@pytest.mark.parametrize("delta", [0.0, 0.1, 1.0, 3.0])
+def test_nc3_closed_form_for_orthogonal_perturbation(delta):
+    # W = M̂ + δP with ‖M̂‖_F = ‖P‖_F = 1 and ⟨M̂, P⟩_F = 0:
+    # NC3 = ‖(M̂ + δP)/√(1+δ²) − M̂‖² = 2 − 2/√(1+δ²)
+    h, y, _, _ = _noisy(4)
+    _, m = _np_centred_means(h.numpy(), y.numpy(), 5)
+    m_hat = torch.from_numpy(m / np.linalg.norm(m))
+    p = torch.randn(5, 7, generator=torch.Generator().manual_seed(5), dtype=F64)
+    p = p - (p * m_hat).sum() * m_hat
+    p = p / torch.linalg.vector_norm(p)
+    expected = 2 - 2 / math.sqrt(1 + delta ** 2)
+    assert nc3(h, y, 5, 4.2 * (m_hat + delta * p)) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert nc3(h, y, 5, -m_hat) == pytest.approx(4.0, rel=1e-13)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_nc3_nc4_match_numpy(seed):
+    h, y, w, b = _noisy(seed)
+    hn, yn, wn, bn = h.numpy(), y.numpy(), w.numpy(), b.numpy()
+    mu, m = _np_centred_means(hn, yn, 5)
+    expected3 = np.sum((wn / np.linalg.norm(wn) - m / np.linalg.norm(m)) ** 2)
+    assert nc3(h, y, 5, w) == pytest.approx(expected3, rel=1e-12)
+    disagree = 0
+    for i in range(len(hn)):
+        net = int(np.argmax(wn @ hn[i] + bn))
+        ncc = int(np.argmin([math.dist(hn[i], mu[c]) for c in range(5)]))
+        disagree += net != ncc
+    assert nc4(h, y, 5, w, b) == disagree / len(hn)
+    assert 0 < disagree < len(hn)  # a case that exercises both outcomes
+
+
+def test_nc4_hand_case():
+    # D = 1: class means −2 and 2, so NCC splits at 0; logits (−h + 4, h) split at h = 2
+    h = torch.tensor([[-3.0], [-1.0], [1.0], [3.0]], dtype=F64)
+    y = torch.tensor([0, 0, 1, 1])
+    w, b = torch.tensor([[-1.0], [1.0]], dtype=F64), torch.tensor([4.0, 0.0], dtype=F64)
+    assert nc4(h, y, 2, w, b) == 0.25   # h = 1: NCC says 1, the network says 0
+
+
+def test_class_mean_distances_hand_case():
+    # 1-D class means 0, 3, 4: distances 3, 4, 1, off-diagonal mean 8/3
+    h = torch.tensor([[-1.0], [1.0], [3.0], [4.0], [4.0]], dtype=F64)
+    y = torch.tensor([0, 0, 1, 2, 2])
+    expected = torch.tensor([[0.0, 3.0, 4.0], [3.0, 0.0, 1.0], [4.0, 1.0, 0.0]], dtype=F64) * 3 / 8
+    got = class_mean_distances(h, y, 3)
+    assert got.dtype == F64
+    torch.testing.assert_close(got, expected, rtol=1e-14, atol=0)
+
+
+def test_class_mean_distances_match_numpy():
+    h, y, _, _ = _noisy(7)
+    mu, _ = _np_centred_means(h.numpy(), y.numpy(), 5)
+    dist = np.array([[math.dist(mu[i], mu[j]) for j in range(5)] for i in range(5)])
+    expected = dist / (dist.sum() / 20)
+    np.testing.assert_allclose(class_mean_distances(h, y, 5).numpy(), expected, rtol=1e-12, atol=0)
+
+
+def _all_measures(h, y, k, w, b):
+    return [nc1(h, y, k), *nc2(h, y, k).values(), nc3(h, y, k, w), nc4(h, y, k, w, b),
+            *nc2_templates(w).values(), *class_mean_distances(h, y, k).reshape(-1).tolist()]
+
+
+def test_measures_are_scale_invariant():
+    h, y, w, b = _noisy(8)
+    base = _all_measures(h, y, 5, w, b)
+    # NC4's logits scale with the features only if the bias does too
+    assert _all_measures(7.3 * h, y, 5, w, 7.3 * b) == pytest.approx(base, rel=1e-10, abs=1e-14)
+    assert _all_measures(h, y, 5, 7.3 * w, 7.3 * b) == pytest.approx(base, rel=1e-10, abs=1e-14)
+
+
+def test_measures_are_rotation_invariant():
+    h, y, w, b = _noisy(9)
+    q, _ = torch.linalg.qr(torch.randn(7, 7, generator=torch.Generator().manual_seed(10), dtype=F64))
+    base = _all_measures(h, y, 5, w, b)
+    assert _all_measures(h @ q.T, y, 5, w @ q.T, b) == pytest.approx(base, rel=1e-9, abs=1e-12)
+
+
+def test_nc_measures_float32_input_computed_in_float64():
+    h, y, w, b = _noisy(11)
+    h32, w32, b32 = h.float(), w.float(), b.float()
+    assert _all_measures(h32, y, 5, w32, b32) == pytest.approx(
+        _all_measures(h32.double(), y, 5, w32.double(), b32.double()), rel=1e-13, abs=1e-15)
+
+
+def test_nc_errors():
+    h, y, w, b = _noisy(12)
+    missing = torch.where(y == 3, 2, y)
+    for call in (lambda: nc2(h, missing, 5), lambda: nc3(h, missing, 5, w), lambda: nc4(h, missing, 5, w, b),
+                 lambda: class_mean_distances(h, missing, 5)):
+        with pytest.raises(ValueError, match=r"absent: \[3\]"):
+            call()
+    same = torch.tensor([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0], [3.0, 4.0]], dtype=F64)
+    y2 = torch.tensor([0, 0, 1, 1])
+    for call in (lambda: nc2(same, y2, 2), lambda: nc3(same, y2, 2, torch.ones(2, 2, dtype=F64)),
+                 lambda: class_mean_distances(same, y2, 2)):
+        with pytest.raises(ValueError, match="class means coincide"):
+            call()
+    # class 2's mean is the mean of the class means: M_2 = 0 has no angle
+    h3 = torch.tensor([[-1.0, 0.0], [1.0, 0.0], [0.0, 0.0]], dtype=F64)
+    with pytest.raises(ValueError, match=r"features: the centred mean .* \[2\] is zero"):
+        nc2(h3, torch.tensor([0, 1, 2]), 3)
+    with pytest.raises(ValueError, match=r"weight: row\(s\) w_k \[1\] is zero"):
+        nc2_templates(torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]], dtype=F64))
+    with pytest.raises(ValueError, match="weight must have K >= 2"):
+        nc2_templates(torch.ones(1, 3, dtype=F64))
+    with pytest.raises(ValueError, match=r"weight must have shape \(K, D\) = \(5, 7\)"):
+        nc3(h, y, 5, w[:4])
+    with pytest.raises(ValueError, match=r"weight must have shape \(K, D\) = \(5, 7\)"):
+        nc3(h, y, 5, w[:, :6])
+    with pytest.raises(ValueError, match="weight must not be all zeros"):
+        nc3(h, y, 5, torch.zeros(5, 7, dtype=F64))
+    with pytest.raises(ValueError, match="weight must have K = num_classes = 6"):
+        nc4(h, y, 6, w, b)
+    with pytest.raises(ValueError, match="features must have D = 6"):
+        nc4(h, y, 5, w[:, :6], b)
+    with pytest.raises(ValueError, match=r"bias must have shape \(K,\)"):
+        nc4(h, y, 5, w, b[:4])
+    with pytest.raises(ValueError, match="num_classes"):
+        nc2(h, y, 1)
+
+
+# ----------------------------------------------------------------------------- distance–confusion correlation
+
+def _pairs_to_matrices(dist_pairs, conf_pairs, k, seed=0):
+    """Put pair values (i < j, row-major) into a symmetric distance matrix and a confusion matrix whose
+    two off-diagonal entries C_ij, C_ji split the pair's count at random."""
+    g = torch.Generator().manual_seed(seed)
+    dist, conf = torch.zeros(k, k, dtype=F64), torch.zeros(k, k, dtype=torch.long)
+    rows, cols = torch.triu_indices(k, k, 1)
+    for (i, j), dv, cv in zip(zip(rows.tolist(), cols.tolist()), dist_pairs, conf_pairs):
+        dist[i, j] = dist[j, i] = dv
+        part = int(torch.randint(0, int(cv) + 1, (1,), generator=g))
+        conf[i, j], conf[j, i] = part, int(cv) - part
+    conf += torch.diag(torch.randint(50, 100, (k,), generator=g))   # correct predictions play no part
+    return dist, conf
+
+
+def _np_average_ranks(x):
+    x = np.asarray(x, dtype=float)
+    return np.array([np.sum(x < v) + (np.sum(x == v) + 1) / 2 for v in x])
+
+
+def test_spearman_tie_free_matches_classic_formula():
+    k = 6
+    g = torch.Generator().manual_seed(20)
+    x = torch.randperm(15, generator=g).to(F64) * 0.7 + 1
+    c = torch.randperm(15, generator=g) * 3
+    dist, conf = _pairs_to_matrices(x.tolist(), c.tolist(), k)
+    rx = np.argsort(np.argsort(x.numpy())) + 1
+    ry = np.argsort(np.argsort(c.numpy())) + 1
+    n = 15
+    expected = 1 - 6 * np.sum((rx - ry) ** 2) / (n * (n * n - 1))
+    assert distance_confusion_correlation(dist, conf) == pytest.approx(expected, rel=1e-13)
+
+
+def test_spearman_hand_tie_case():
+    # pairs (0,1), (0,2), (1,2): distances 1, 2, 2 → ranks 1, 2.5, 2.5; counts 5, 5, 0 → ranks 2.5, 2.5, 1
+    # centred ranks (−1, ½, ½) and (½, ½, −1): ρ = −¾ / 1.5 = −½
+    dist, conf = _pairs_to_matrices([1.0, 2.0, 2.0], [5, 5, 0], 3)
+    assert distance_confusion_correlation(dist, conf) == pytest.approx(-0.5, rel=1e-14)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_spearman_with_ties_matches_brute_force(seed):
+    k = 8
+    g = torch.Generator().manual_seed(30 + seed)
+    x = torch.randint(0, 6, (28,), generator=g).to(F64) / 3   # many ties on both sides
+    c = torch.randint(0, 4, (28,), generator=g)
+    dist, conf = _pairs_to_matrices(x.tolist(), c.tolist(), k, seed)
+    expected = np.corrcoef(_np_average_ranks(x.numpy()), _np_average_ranks(c.numpy()))[0, 1]
+    assert distance_confusion_correlation(dist, conf) == pytest.approx(expected, rel=1e-12)
+
+
+def test_spearman_against_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    g = torch.Generator().manual_seed(40)
+    x = torch.randint(0, 9, (45,), generator=g).to(F64)
+    c = torch.randint(0, 5, (45,), generator=g)
+    dist, conf = _pairs_to_matrices(x.tolist(), c.tolist(), 10)
+    expected = scipy_stats.spearmanr(x.numpy(), c.numpy()).statistic
+    assert distance_confusion_correlation(dist, conf) == pytest.approx(expected, rel=1e-12)
+
+
+def test_spearman_monotone_and_symmetrised():
+    h, y, _, _ = _noisy(13, k=6)
+    dist = class_mean_distances(h, y, 6)
+    rows, cols = torch.triu_indices(6, 6, 1)
+    d = dist[rows, cols]
+    # confusion falls strictly with distance: ρ = −1, whatever the split between C_ij and C_ji
+    counts = torch.argsort(torch.argsort(-d)) * 2   # 2 × rank of −d: distinct, decreasing in d
+    _, conf = _pairs_to_matrices(d.tolist(), counts.tolist(), 6, seed=1)
+    assert distance_confusion_correlation(dist, conf) == pytest.approx(-1.0, rel=1e-14)
+    assert distance_confusion_correlation(dist, conf.T.contiguous()) == pytest.approx(-1.0, rel=1e-14)
+    assert distance_confusion_correlation(dist ** 3 * 5, conf.double()) == pytest.approx(-1.0, rel=1e-14)
+
+
+def test_distance_confusion_errors():
+    dist, conf = _pairs_to_matrices([1.0, 2.0, 3.0], [3, 2, 1], 3)
+    with pytest.raises(ValueError, match="distances must be a square"):
+        distance_confusion_correlation(dist[:, :2], conf)
+    with pytest.raises(ValueError, match="K >= 3"):
+        distance_confusion_correlation(dist[:2, :2], conf[:2, :2])
+    with pytest.raises(ValueError, match="distances must be >= 0"):
+        distance_confusion_correlation(-dist, conf)
+    with pytest.raises(ValueError, match=r"confusion must have shape \(K, K\) = \(3, 3\)"):
+        distance_confusion_correlation(dist, conf[:2])
+    with pytest.raises(ValueError, match="confusion must be a real"):
+        distance_confusion_correlation(dist, conf.bool())
+    with pytest.raises(ValueError, match="confusion must be a real"):
+        distance_confusion_correlation(dist, conf.tolist())
+    with pytest.raises(ValueError, match="confusion must hold counts >= 0"):
+        distance_confusion_correlation(dist, -conf)
+    with pytest.raises(ValueError, match="confusion: all off-diagonal values are equal"):
+        distance_confusion_correlation(dist, torch.eye(3, dtype=torch.long) * 9)
+    with pytest.raises(ValueError, match="distances: all off-diagonal values are equal"):
+        distance_confusion_correlation(1 - torch.eye(3, dtype=F64), conf)
+
+
+# ----------------------------------------------------------------------------- finite inputs (every public function)
+
+def _valid_calls():
+    """{function name: (function, {argument name: value})} with valid arguments for every public function."""
+    weight, bias = _layer(21)
+    h, y = _features(21)
+    origin, basis = template_plane(weight, bias, (0, 1, 2))
+    points = augment_features(h)
+    dist, conf = _pairs_to_matrices([1.0, 2.0, 3.0], [3, 2, 1], 3)
+    return {
+        "augment_templates": (augment_templates, {"weight": weight, "bias": bias}),
+        "augment_features": (augment_features, {"features": h}),
+        "template_plane": (template_plane, {"weight": weight, "bias": bias, "classes": (0, 1, 2)}),
+        "project_points": (project_points, {"points": points, "origin": origin, "basis": basis}),
+        "project": (project, {"features": h, "origin": origin, "basis": basis}),
+        "project_templates": (project_templates, {"weight": weight, "bias": bias, "classes": (0, 1, 2),
+                                                  "origin": origin, "basis": basis}),
+        "nc1": (nc1, {"features": h, "labels": y, "num_classes": 6}),
+        "nc2": (nc2, {"features": h, "labels": y, "num_classes": 6}),
+        "nc2_templates": (nc2_templates, {"weight": weight}),
+        "nc3": (nc3, {"features": h, "labels": y, "num_classes": 6, "weight": weight}),
+        "nc4": (nc4, {"features": h, "labels": y, "num_classes": 6, "weight": weight, "bias": bias}),
+        "class_mean_distances": (class_mean_distances, {"features": h, "labels": y, "num_classes": 6}),
+        "distance_confusion_correlation": (distance_confusion_correlation,
+                                           {"distances": dist, "confusion": conf.double()}),
+        "template_distances": (template_distances, {"features": h, "labels": y, "weight": weight, "bias": bias}),
+        "cluster_spread": (cluster_spread, {"coords": project(h, origin, basis), "labels": y}),
+    }
+
+
+_FLOAT_ARGS = [(fn, arg) for fn, (_, kwargs) in _valid_calls().items() for arg, v in kwargs.items()
+               if isinstance(v, torch.Tensor) and v.dtype.is_floating_point]
+
+
+@pytest.mark.parametrize("fn,arg", _FLOAT_ARGS)
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_inputs_rejected(fn, arg, bad):
+    func, kwargs = _valid_calls()[fn]
+    func(**kwargs)  # the valid call works
+    poisoned = kwargs[arg].clone()
+    poisoned.view(-1)[poisoned.numel() // 2] = bad
+    with pytest.raises(ValueError, match=rf"^{arg} must be finite \(contains NaN or inf\)"):
+        func(**{**kwargs, arg: poisoned})
+
+
+@pytest.mark.parametrize("key", ["own", "other"])
+def test_distance_summary_rejects_non_finite(key):
+    weight, bias = _layer(22)
+    h, y = _features(22)
+    out = template_distances(h, y, weight, bias)
+    out[key] = out[key].clone()
+    out[key][0] = math.nan
+    with pytest.raises(ValueError, match=rf"distances\['{key}'\] must be finite"):
+        distance_summary(out)
+    with pytest.raises(ValueError, match=rf"distances\['{key}'\] must be a floating-point"):
+        distance_summary({**out, key: out[key].tolist()})
+
+
+def test_nc1_nan_feature_is_a_value_error_not_a_linalg_error():
+    h, y = _features(23)
+    h = h.clone()
+    h[0, 0] = math.nan
+    with pytest.raises(ValueError, match="features must be finite"):
+        nc1(h, y, 6)
+
+
+# ----------------------------------------------------------------------------- label dtypes
+
+_INT_DTYPES = [torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8] + [
+    getattr(torch, n) for n in ("uint16", "uint32") if hasattr(torch, n)]
+
+
+@pytest.mark.parametrize("dtype", _INT_DTYPES, ids=str)
+def test_every_integer_label_dtype_gives_the_int64_result(dtype):
+    h, y, w, b = _noisy(24)
+    yd = y.to(dtype)
+    assert _all_measures(h, yd, 5, w, b) == _all_measures(h, y, 5, w, b)
+    a, c = template_distances(h, yd, w, b), template_distances(h, y, w, b)
+    assert all(torch.equal(a[key], c[key]) for key in ("all", "own", "other"))
+    assert cluster_spread(h[:, :2], yd) == cluster_spread(h[:, :2], y)
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.float32, torch.complex64]
+                         + ([torch.uint64] if hasattr(torch, "uint64") else []), ids=str)
+def test_non_integer_or_unrepresentable_label_dtypes_rejected(dtype):
+    h, y, w, b = _noisy(25)
+    yd = (y % 2).to(dtype)   # 0/1 so that bool labels are not trivially out of range
+    for call in (lambda: nc1(h, yd, 2), lambda: nc2(h, yd, 2), lambda: class_mean_distances(h, yd, 2),
+                 lambda: template_distances(h, yd, w[:2], b[:2]), lambda: cluster_spread(h[:, :2], yd)):
+        with pytest.raises(ValueError, match="labels"):
+            call()
+
+
+# ----------------------------------------------------------------------------- devices
+
+_FACTORIES = {"zeros", "ones", "empty", "full", "arange", "eye", "tensor", "as_tensor", "linspace", "logspace",
+              "rand", "randn", "randint", "randperm", "triu_indices", "tril_indices", "scalar_tensor"}
+
+
+def test_geometry_creates_no_tensor_without_device():
+    # Every fresh tensor must be made on the input's device: a torch factory call without
+    # device= lands on the CPU (the old nc1 accumulator did), and .cpu() moves data off the GPU.
+    import ast
+    import inspect
+
+    import lsutils.geometry as geometry
+
+    tree = ast.parse(inspect.getsource(geometry))
+    offenders = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        f = node.func
+        if isinstance(f.value, ast.Name) and f.value.id == "torch" and f.attr in _FACTORIES \
+                and not any(kw.arg == "device" for kw in node.keywords):
+            offenders.append(f"line {node.lineno}: torch.{f.attr} without device=")
+        if f.attr in ("cpu", "numpy"):
+            offenders.append(f"line {node.lineno}: .{f.attr}()")
+    assert offenders == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_results_match_cpu_and_stay_on_device():
+    cuda = torch.device("cuda")
+    h, y, w, b = _noisy(26)
+    hc, wc, bc = h.to(cuda), w.to(cuda), b.to(cuda)
+    # labels may stay on the CPU: they are index data, moved to the features' device
+    for yy in (y, y.to(cuda)):
+        assert _all_measures(hc, yy, 5, wc, bc) == pytest.approx(_all_measures(h, y, 5, w, b), rel=1e-9, abs=1e-12)
+    assert class_mean_distances(hc, y, 5).device.type == "cuda"
+    dist, conf = _pairs_to_matrices([1.0, 2.0, 3.0], [3, 2, 1], 3)
+    assert distance_confusion_correlation(dist.to(cuda), conf.to(cuda)) == distance_confusion_correlation(dist, conf)
+    weight, bias = _layer(27)
+    origin, basis = template_plane(weight.to(cuda), bias.to(cuda), (0, 1, 2))
+    assert origin.device.type == basis.device.type == "cuda"
+    hh, yy = _features(27)
+    td = template_distances(hh.to(cuda), yy, weight.to(cuda), bias.to(cuda))
+    torch.testing.assert_close(td["all"].cpu(), template_distances(hh, yy, weight, bias)["all"])
+    coords = project(hh.to(cuda), origin, basis)
+    assert cluster_spread(coords, yy) == pytest.approx(cluster_spread(coords.cpu(), yy), rel=1e-12)
+    with pytest.raises(ValueError, match="bias must be on the same device as weight"):
+        augment_templates(weight.to(cuda), bias)
+    with pytest.raises(ValueError, match="weight must be on the same device as features"):
+        nc3(hc, y, 5, w)
+    with pytest.raises(ValueError, match="features must be on the same device as weight"):
+        nc4(h, y, 5, wc, bc)
+    with pytest.raises(ValueError, match="confusion must be on the same device as distances"):
+        distance_confusion_correlation(dist.to(cuda), conf)
