@@ -312,12 +312,14 @@ def device_name() -> str:
     return f"cpu: {platform.processor() or platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
 
 
-def provenance(wall_time_s: float) -> dict:
+def provenance(wall_time_s: float, commit: str | None = None) -> dict:
+    """What produced a result. ``commit``: the code's commit as it was when the computation
+    started (``run`` reads it first, so edits made while a long sweep runs cannot stamp it)."""
     import torch
 
     from lsutils import __version__
 
-    return {"git_commit": git_commit(), "lsutils": __version__, "torch": torch.__version__,
+    return {"git_commit": commit or git_commit(), "lsutils": __version__, "torch": torch.__version__,
             "python": platform.python_version(), "platform": platform.platform(),
             "device": device_name(), "wall_time_s": round(wall_time_s, 3),
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
@@ -428,10 +430,10 @@ def _reusable(record: dict, exp: Experiment, preset: str, key: str, wanted: dict
     if (record["experiment"], record["preset"], record.get("key")) != (exp.name, preset, key):
         return (f"holds run {record.get('key')!r} of {record['experiment']}/{record['preset']}, "
                 f"not {key!r}")
-    if record["version"] != exp.version or record["config"] != wanted:
-        return "is from another version/config"
     if generation is not None and record.get("generation") != generation:
         return _SUPERSEDED
+    if record["version"] != exp.version or record["config"] != wanted:
+        return "is from another version/config"
     return None
 
 
@@ -439,7 +441,8 @@ _SUPERSEDED = "predates the --recompute in progress"  # expected under a recompu
 
 
 def _memo_for(exp: Experiment, preset: str, config: dict, run_times: list[float],
-              generation: str | None = None, used: set[str] | None = None) -> Memo:
+              generation: str | None = None, used: set[str] | None = None,
+              commit: str | None = None) -> Memo:
     """The memo an experiment function receives; appends each run's compute time (cached or
     fresh) to ``run_times``, so a resumed sweep still reports what its runs cost. Under a
     recompute (``generation``), only runs stored by that recompute are reused."""
@@ -476,7 +479,7 @@ def _memo_for(exp: Experiment, preset: str, config: dict, run_times: list[float]
         run_times.append(wall)
         record = {"format": FORMAT, "experiment": exp.name, "version": exp.version,
                   "preset": preset, "key": key, "config": wanted, "data": data,
-                  "provenance": provenance(wall)}
+                  "provenance": provenance(wall, commit)}
         if generation is not None:
             record["generation"] = generation
         _write_record(path, record, {})
@@ -506,13 +509,14 @@ def run(name: str, preset: str, recompute: bool = False) -> Result:
                 return load(name, preset)
             except ResultError as exc:
                 warnings.warn(f"{exc}; recomputing")
-        config = _config_dict(exp, preset)
+        config, commit = _config_dict(exp, preset), git_commit()
         t0, run_times, used = time.perf_counter(), [], set()
-        out = exp.fn(exp.presets[preset], _memo_for(exp, preset, config, run_times, generation, used))
+        out = exp.fn(exp.presets[preset], _memo_for(exp, preset, config, run_times, generation, used,
+                                                    commit))
         wall = time.perf_counter() - t0
         arrays = {k: np.asarray(v) for k, v in out.items() if isinstance(v, np.ndarray)}
         data = _jsonable({k: v for k, v in out.items() if k not in arrays})
-        prov = provenance(wall)
+        prov = provenance(wall, commit)
         if run_times:  # a resumed sweep's own call is short; the runs are what it cost
             prov["runs"] = len(run_times)
             prov["runs_wall_time_s"] = round(sum(run_times), 3)

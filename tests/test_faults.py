@@ -456,3 +456,13 @@ def test_data_prints_its_route_once(capsys, monkeypatch, tmp_path):
     assert cli.main(["data", "fashion_mnist"]) == 0
     out = capsys.readouterr().out
     assert out.count(str(tmp_path)) == 1 and "found an existing layout" in out
+
+
+def test_provenance_is_the_code_at_the_start_of_a_sweep(toy, monkeypatch):
+    """Editing code while a long sweep runs must not stamp its runs '+dirty' (nor clean)."""
+    states = iter(["abc+dirty" if i else "abc" for i in range(100)])
+    monkeypatch.setattr(results, "git_commit", lambda: next(states))
+    res = results.run("toy", "smoke")
+    assert res.provenance["git_commit"] == "abc"
+    for f in _runs(toy).glob("*.json"):
+        assert json.loads(f.read_text())["provenance"]["git_commit"] == "abc"

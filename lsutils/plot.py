@@ -1,0 +1,138 @@
+"""The book's figures: one style, sized for the page, built from stored results.
+
+Figures are at most ``PAGE_WIDTH`` inches wide at ``DPI``, so the page shows them at their own
+size and text keeps the ``FONT_SIZE`` it was drawn with. Chapters call one function per figure
+and glue the returned ``Figure`` into a numbered, captioned MyST figure.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = ["PAGE_WIDTH", "DPI", "FONT_SIZE", "ARM_COLORS", "styled", "new_figure", "projection_grid",
+           "learning_curves", "distance_vs_confusion"]
+
+PAGE_WIDTH = 7.5      # inches: the text column of the book's theme at 100 dpi
+DPI = 100
+FONT_SIZE = 9         # points, the smallest text on any figure
+ARM_COLORS = {0.0: "tab:blue", 0.1: "tab:red"}   # α = 0 and α = 0.1 on every figure
+CLASS_COLORS = ("tab:blue", "tab:orange", "tab:green")
+
+_STYLE = {"font.size": FONT_SIZE, "axes.titlesize": FONT_SIZE + 1, "axes.labelsize": FONT_SIZE,
+          "xtick.labelsize": FONT_SIZE, "ytick.labelsize": FONT_SIZE, "legend.fontsize": FONT_SIZE,
+          "figure.dpi": DPI, "savefig.dpi": DPI, "axes.spines.top": False, "axes.spines.right": False}
+
+
+def styled(fn):
+    """Run a plotting function under the book's rc settings (text drawn later keeps them)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with matplotlib.rc_context(_STYLE):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+def new_figure(rows: int, cols: int, height: float, width: float = PAGE_WIDTH, **kw):
+    """``plt.subplots`` in the book's style; ``width`` ≤ ``PAGE_WIDTH`` inches (ValueError beyond)."""
+    if not 0 < width <= PAGE_WIDTH:
+        raise ValueError(f"width must be in (0, {PAGE_WIDTH}] inches (the page), got {width!r}")
+    if not 0 < height <= 2 * PAGE_WIDTH:
+        raise ValueError(f"height must be in (0, {2 * PAGE_WIDTH}] inches, got {height!r}")
+    with matplotlib.rc_context(_STYLE):
+        fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False,
+                                 layout="constrained", **kw)
+    fig.set_dpi(DPI)
+    return fig, axes
+
+
+def _arm_label(eps: float) -> str:
+    return f"α = {eps:g}"
+
+
+@styled
+def projection_grid(projections: dict[float, dict], triplets: dict[str, Sequence[int]],
+                    class_names: Sequence[str]):
+    """Figure 1's layout for one network: a row per class triplet; columns training / validation
+    at α = 0, then at α = 0.1. ``projections[eps][triplet]`` is a run's stored projection (plane
+    coordinates of examples and of the three templates). Axes carry no ticks: the plane's
+    coordinates are in the network's own units, only distances within a panel mean something."""
+    eps_values = sorted(projections)
+    fig, axes = new_figure(len(triplets), 2 * len(eps_values), 1.9 * len(triplets))
+    for row, (name, triplet) in enumerate(triplets.items()):
+        for j, eps in enumerate(eps_values):
+            proj = projections[eps][name]
+            for k, split in enumerate(("train", "val")):
+                ax = axes[row, 2 * j + k]
+                coords, labels = np.asarray(proj[split]["coords"]), np.asarray(proj[split]["labels"])
+                for c, color in zip(triplet, CLASS_COLORS):
+                    m = labels == c
+                    ax.scatter(coords[m, 0], coords[m, 1], s=3, alpha=0.5, color=color, label=class_names[c])
+                for (tx, ty), color in zip(np.asarray(proj["templates"]), CLASS_COLORS):
+                    ax.scatter(tx, ty, marker="*", s=140, color=color, edgecolor="k", linewidth=0.8, zorder=3)
+                ax.set_aspect("equal", adjustable="datalim")
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if row == 0:
+                    ax.set_title(f"{'train' if split == 'train' else 'val.'}, {_arm_label(eps)}")
+        axes[row, 0].set_ylabel(f"({'abcdefgh'[row]}) {name}")
+        handles, labels = axes[row, 0].get_legend_handles_labels()
+        axes[row, -1].legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
+                             markerscale=3, frameon=False)
+    return fig
+
+
+@styled
+def learning_curves(curves: dict[str, dict[float, list[list[dict]]]]):
+    """One row per network, columns accuracy (train and test), test NLL, NC1 (log scale), against
+    epochs. ``curves[arch][eps]`` is a list over seeds of each run's measured points."""
+    fig, axes = new_figure(len(curves), 3, 2.1 * len(curves))
+    for row, (arch, arms) in enumerate(curves.items()):
+        for eps, seeds in sorted(arms.items()):
+            color = ARM_COLORS.get(eps, "k")
+            for i, points in enumerate(seeds):
+                ep = [p["epoch"] for p in points]
+                first = i == 0
+                axes[row, 0].plot(ep, [100 * p["train_accuracy"] for p in points], color=color, lw=1,
+                                  ls="--", alpha=0.7, label=f"train, {_arm_label(eps)}" if first else None)
+                axes[row, 0].plot(ep, [100 * p["test_accuracy"] for p in points], color=color, lw=1,
+                                  alpha=0.7, label=f"test, {_arm_label(eps)}" if first else None)
+                axes[row, 1].plot(ep, [p["test_nll"] for p in points], color=color, lw=1, alpha=0.7,
+                                  label=_arm_label(eps) if first else None)
+                axes[row, 2].plot(ep, [p["nc1"] for p in points], color=color, lw=1, alpha=0.7,
+                                  label=_arm_label(eps) if first else None)
+        axes[row, 0].set_ylabel(f"{arch}\naccuracy (%)")
+        axes[row, 1].set_ylabel("test NLL (nats)")
+        axes[row, 2].set_ylabel("NC1 (train)")
+        axes[row, 2].set_yscale("log")
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    axes[0, 0].legend(loc="lower right", ncols=1, frameon=False)
+    axes[0, 2].legend(loc="upper right", frameon=False)
+    return fig
+
+
+@styled
+def distance_vs_confusion(points: dict[str, dict[float, tuple[np.ndarray, np.ndarray]]],
+                          highlight: np.ndarray | None = None):
+    """One panel per network: each class pair's class-mean distance (scale-free) against how
+    often the pair is confused, for α = 0 and α = 0.1 (all seeds pooled).
+    ``points[arch][eps] = (distances, confusions)``; ``highlight`` marks pairs of similar classes."""
+    fig, axes = new_figure(1, len(points), 2.6)
+    for ax, (arch, arms) in zip(axes[0], points.items()):
+        for eps, (dist, conf) in sorted(arms.items()):
+            color = ARM_COLORS.get(eps, "k")
+            ax.scatter(dist, np.asarray(conf) + 1, s=8, alpha=0.5, color=color, label=_arm_label(eps))
+            if highlight is not None:
+                ax.scatter(np.asarray(dist)[highlight], np.asarray(conf)[highlight] + 1, s=30,
+                           facecolor="none", edgecolor=color, linewidth=1)
+        ax.set_yscale("log")
+        ax.set_xlabel("class-mean distance / mean")
+        ax.set_title(arch)
+    axes[0, 0].set_ylabel("confusions + 1 (validation)")
+    axes[0, 0].legend(frameon=False)
+    return fig
