@@ -36,3 +36,46 @@ def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
             raise ValueError(f"rows[{i}] has {len(cells)} cells, the header {len(header)}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# The outcomes a claim can have, each with its own admonition style (_static/verdicts.css).
+VERDICT_STYLES = {"reproduced": "verdict-reproduced", "partly": "verdict-partly", "refuted": "verdict-refuted",
+                  "premise not met": "verdict-premise", "not resolved": "verdict-unresolved",
+                  "not testable here": "verdict-untestable"}
+
+
+def interval(diff: dict, digits: int = 2, scale: float = 1.0) -> str:
+    """'+0.12 [−0.30, +0.54]': the mean difference and its interval, signs shown."""
+    def f(v: float) -> str:
+        return f"{scale * v:+.{digits}f}".replace("-", "−")
+    return f"{f(diff['mean'])} [{f(diff['low'])}, {f(diff['high'])}]"
+
+
+def verdict_admonition(title: str, verdict: str, body: str) -> str:
+    """A MyST admonition titled '<title>: <verdict>' in the verdict's own style; ``body`` is
+    MyST Markdown. Rendered when a chapter displays it as Markdown (``nb_render_markdown_format:
+    myst``)."""
+    if verdict not in VERDICT_STYLES:
+        raise ValueError(f"verdict must be one of {list(VERDICT_STYLES)}, got {verdict!r}")
+    return f"```{{admonition}} {title}: {verdict}\n:class: {VERDICT_STYLES[verdict]}\n{body.strip()}\n```"
+
+
+def numbered_table(caption: str, name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A numbered, captioned MyST table (``{table}``) that ``{numref}`` can cite by ``name``."""
+    if not name or not name.replace("-", "").isalnum():
+        raise ValueError(f"name must be a non-empty label of letters, digits and '-', got {name!r}")
+    return f"```{{table}} {caption}\n:name: {name}\n\n{md_table(header, rows)}\n```"
+
+
+def claim_rows(claims: Iterable[dict], digits: int = 2) -> list[list[str]]:
+    """Rows (claim, network, α = 0, α = 0.1, Δ [95 % CI], verdict) of ``claims`` as the
+    experiments' ``claims()`` return them."""
+    rows = []
+    for c in claims:
+        diff = interval(c["diff"], digits) if c["diff"] else "—"
+        rows.append([f"{c['source']}: {c['claim']} ({c['measure']})", c["arch"], f"{c['hard']:.{digits}f}",
+                     f"{c['smoothed']:.{digits}f}", diff, c["verdict"]])
+    return rows
+
+
+CLAIM_HEADER = ("claim (measure)", "network", "α = 0", "α = 0.1", "Δ [95 % CI]", "verdict")

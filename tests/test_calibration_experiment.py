@@ -60,3 +60,35 @@ def test_select_uses_validation_only():
     assert out["baseline"]["eps"] == 0.0 and out["baseline"]["temperature"] == [1.0, 1.0]
     assert out["ts"]["temperature"] == [1.5, 1.5]
     assert set(out["ls"]["val_ece_by_eps"]) == {0.1, 0.2}           # smoothing methods choose among α > 0
+
+
+def _base_run(setting, eps, seed, *, conf, acc, train_acc=1.0):
+    view = {"confidence": conf, "accuracy": acc}
+    return {"setting": setting, "eps": eps, "seed": seed, "train": {"accuracy": train_acc},
+            "test": {"t1": view}}
+
+
+def _selection(base, ts, ls):
+    return {"baseline": {"test": {"ece": base}}, "ts": {"test": {"ece": ts}},
+            "ls": {"eps": 0.1, "test": {"ece": ls}}}
+
+
+CONFIG = {"settings": [{"name": "s"}], "gates": {"train_accuracy": 0.99, "share": 2 / 3}}
+
+
+def test_table3_claim_rule_and_premise():
+    from lsutils.experiments import calibration as cal
+
+    runs = [_base_run("s", 0.0, i, conf=0.95 + 0.01 * i, acc=0.90) for i in range(5)]
+    base, ts = [0.10, 0.11, 0.09, 0.10, 0.12], [0.02, 0.02, 0.03, 0.02, 0.02]
+    good = [0.03, 0.03, 0.03, 0.04, 0.03]           # removes ~90 % of TS's reduction
+    bad = [0.08, 0.09, 0.08, 0.09, 0.10]            # removes ~25 %
+    for ls, verdict in ((good, "reproduced"), (bad, "refuted")):
+        c, = cal.claims({"runs": runs, "selection": {"s": _selection(base, ts, ls)}}, CONFIG)
+        assert c["verdict"] == verdict and c["premise"]["overconfident"]
+    under = [_base_run("s", 0.0, i, conf=0.85, acc=0.90 + 0.001 * i) for i in range(5)]
+    c, = cal.claims({"runs": under, "selection": {"s": _selection(base, ts, good)}}, CONFIG)
+    assert c["verdict"] == "premise not met" and not c["premise"]["overconfident"]
+    unfit = [_base_run("s", 0.0, i, conf=0.95, acc=0.90 + 0.001 * i, train_acc=0.9) for i in range(5)]
+    c, = cal.claims({"runs": unfit, "selection": {"s": _selection(base, ts, good)}}, CONFIG)
+    assert c["verdict"] == "premise not met" and not c["premise"]["fits"]

@@ -50,3 +50,29 @@ def test_provenance_rows_keep_the_dirty_flag(results_tmp, monkeypatch):
     rows = {r["preset"]: r for r in results.provenance_rows()}
     assert rows["cpu"]["commit"] == "abcdef012345+dirty" and rows["cpu"]["state"] == "ok"
     assert rows["gpu"]["state"] == "missing" and rows["gpu"]["commit"] == ""
+
+
+def test_interval_and_verdict_admonition():
+    from lsutils.report import VERDICT_STYLES, interval, verdict_admonition
+
+    assert interval({"mean": 0.1234, "low": -0.3, "high": 0.55}) == "+0.12 [−0.30, +0.55]"
+    assert interval({"mean": 0.01, "low": 0.0, "high": 0.02}, 1, 100) == "+1.0 [+0.0, +2.0]"
+    box = verdict_admonition("Table 2", "refuted", "body *text*")
+    assert box.splitlines() == ["```{admonition} Table 2: refuted", ":class: verdict-refuted", "body *text*", "```"]
+    assert len(set(VERDICT_STYLES.values())) == len(VERDICT_STYLES)
+    with pytest.raises(ValueError, match="verdict"):
+        verdict_admonition("x", "maybe", "")
+
+
+def test_numbered_table_and_claim_rows():
+    from lsutils.report import CLAIM_HEADER, claim_rows, numbered_table
+
+    text = numbered_table("Accuracy.", "tbl-acc", ["a"], [[1]])
+    assert text.splitlines()[:2] == ["```{table} Accuracy.", ":name: tbl-acc"] and text.endswith("```")
+    with pytest.raises(ValueError, match="name"):
+        numbered_table("x", "bad name", ["a"], [])
+    claim = {"source": "Table 2", "claim": "harmless", "measure": "acc", "arch": "net", "hard": 88.0,
+             "smoothed": 88.1, "diff": {"mean": 0.1, "low": -0.2, "high": 0.4}, "verdict": "reproduced"}
+    rows = claim_rows([claim, {**claim, "diff": None, "verdict": "not testable here"}])
+    assert len(rows[0]) == len(CLAIM_HEADER)
+    assert rows[0][4] == "+0.10 [−0.20, +0.40]" and rows[1][4] == "—"

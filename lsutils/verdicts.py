@@ -1,0 +1,46 @@
+"""Every claim the book judges from stored results, in one table: what the front page shows.
+
+An experiment takes part by defining ``claims(data, config) -> list[dict]`` in its module (each
+dict with ``source``, ``claim``, ``verdict`` and ``arch`` or ``setting``); ``CHAPTERS`` says
+which page discusses it.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from lsutils import results
+
+__all__ = ["CHAPTERS", "book_claims", "claim_table_rows"]
+
+# experiment -> the page (path from the book's root, no suffix) where its claims are discussed
+CHAPTERS = {
+    "accuracy_clustering": "chapters/reproduction/accuracy_clustering",
+    "calibration": "chapters/reproduction/calibration",
+}
+
+
+def book_claims() -> list[dict]:
+    """The claims of every experiment in ``CHAPTERS``, judged on its best stored preset; an
+    experiment without a stored result contributes one row saying so."""
+    rows = []
+    for name, doc in CHAPTERS.items():
+        module = importlib.import_module(f"lsutils.experiments.{name}")
+        try:
+            res = results.best(name)
+        except results.ResultError as exc:
+            rows.append({"experiment": name, "doc": doc, "source": "—", "claim": f"no result: {exc}",
+                         "where": "—", "verdict": "not testable here", "preset": "—"})
+            continue
+        for c in module.claims(res.data, res.config):
+            rows.append({"experiment": name, "doc": doc, "source": c["source"], "claim": c["claim"],
+                         "where": c.get("arch") or c.get("setting", ""), "verdict": c["verdict"],
+                         "preset": res.preset})
+    return rows
+
+
+def claim_table_rows(claims: list[dict]) -> list[list[str]]:
+    """Rows (claim, network or setting, verdict, chapter link) for a Markdown table; the links
+    are absolute from the book's root, so any page can show them."""
+    return [[f"{c['source']}: {c['claim']}", c["where"], f"**{c['verdict']}**", f"{{doc}}`/{c['doc']}`"]
+            for c in claims]

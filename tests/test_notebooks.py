@@ -1,0 +1,23 @@
+"""What a reader sees of the notebooks' code: no visible line wider than the code box."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted(p for p in [ROOT / "intro.ipynb", *(ROOT / "chapters").rglob("*.ipynb")]
+                   if ".ipynb_checkpoints" not in p.parts)
+HIDDEN = {"remove-input", "remove-cell", "hide-input", "hide-cell"}
+MAX_VISIBLE = 88   # characters the theme's code box shows at 1400 px without scrolling
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
+def test_no_visible_code_line_is_wider_than_the_code_box(path):
+    long = []
+    for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+        if cell["cell_type"] != "code" or HIDDEN & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        long += [f"cell {i}: {line!r}" for line in "".join(cell["source"]).splitlines()
+                 if len(line) > MAX_VISIBLE]
+    assert not long, f"{len(long)} visible code lines over {MAX_VISIBLE} characters:\n" + "\n".join(long[:10])

@@ -1,0 +1,29 @@
+from dataclasses import dataclass
+
+from lsutils import results, verdicts
+
+
+@dataclass(frozen=True)
+class C:
+    n: int = 1
+
+
+def test_book_claims_reads_each_experiments_claims(results_tmp, monkeypatch):
+    import sys
+    import types
+
+    module = types.ModuleType("lsutils.experiments.fake")
+    module.claims = lambda data, config: [{"source": "Table 9", "claim": "x helps", "verdict": "refuted",
+                                           "arch": "net", "n": config["n"]}]
+    monkeypatch.setitem(sys.modules, "lsutils.experiments.fake", module)
+    monkeypatch.setattr(results, "_load_registry", lambda: None)
+    monkeypatch.setattr(results, "REGISTRY", {})
+    results.experiment("fake", 1, {"smoke": C(), "cpu": C(), "gpu": C()})(lambda cfg, memo: {"v": 1})
+    monkeypatch.setattr(verdicts, "CHAPTERS", {"fake": "chapters/x/fake"})
+    (row,) = verdicts.book_claims()                  # no stored result yet: one row says so
+    assert row["verdict"] == "not testable here" and "no result" in row["claim"]
+    results.run("fake", "cpu")
+    (row,) = verdicts.book_claims()
+    assert (row["source"], row["where"], row["verdict"], row["preset"]) == ("Table 9", "net", "refuted", "cpu")
+    assert verdicts.claim_table_rows([row])[0] == [
+        "Table 9: x helps", "net", "**refuted**", "{doc}`/chapters/x/fake`"]
