@@ -309,7 +309,7 @@ def _centred_means(mu: torch.Tensor, what: str) -> torch.Tensor:
 def _norms_and_angles(v: torch.Tensor, scale: torch.Tensor, name: str, what: str) -> dict[str, float]:
     """Papyan's NC2 numbers for the rows v_k of ``v`` (K, D):
 
-    equinorm = std_k ‖v_k‖ / mean_k ‖v_k‖,  equiangular = mean_{k≠k'} |cos(v_k, v_k') + 1/(K−1)|,
+    equinorm = std_k ‖v_k‖ / mean_k ‖v_k‖,  equiangular = mean_{k≠k'} abs(cos(v_k, v_k') + 1/(K−1)),
     angle_std = std_{k≠k'} cos(v_k, v_k'); std is the population (1/n) one. A row with
     ‖v_k‖ ≤ ZERO_RTOL·scale has no direction and raises ValueError.
     """
@@ -359,11 +359,10 @@ def nc1(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float
 def nc2(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, float]:
     """NC2 of the centred class means M_k = μ_k − μ_G (Papyan, Han & Donoho 2020), float64.
 
-    Returns {"equinorm": std_k ‖M_k‖ / mean_k ‖M_k‖,
-             "equiangular": mean_{k≠k'} |cos(M_k, M_k') + 1/(K−1)|,
-             "angle_std": std_{k≠k'} cos(M_k, M_k')},
-    with μ_G the mean of the class means (as in ``nc1``) and population (1/n) standard
-    deviations (Papyan's code uses torch's n − 1 default, larger by √(n/(n−1))). A simplex
+    Returns a dict with ``equinorm`` = std_k ‖M_k‖ / mean_k ‖M_k‖,
+    ``equiangular`` = mean over k ≠ k' of abs(cos(M_k, M_k') + 1/(K−1)) and
+    ``angle_std`` = std over k ≠ k' of cos(M_k, M_k'), with μ_G the mean of the class means
+    (as in ``nc1``) and population (1/n) standard deviations (Papyan's code uses torch's n − 1 default, larger by √(n/(n−1))). A simplex
     equiangular tight frame (‖M_k‖ all equal, cos = −1/(K−1) for every pair) gives 0 for all
     three. Scale-, rotation- and translation-invariant. Raises ``ValueError`` if a class is
     absent, all class means coincide, or one centred mean is zero (its angle is undefined).
@@ -377,7 +376,7 @@ def nc2(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[
 def nc2_templates(weight: torch.Tensor) -> dict[str, float]:
     """NC2 of the classifier rows w_k of ``weight`` (K, D): the same three numbers as ``nc2``.
 
-    equinorm = std_k ‖w_k‖ / mean_k ‖w_k‖, equiangular = mean_{k≠k'} |cos(w_k, w_k') + 1/(K−1)|,
+    equinorm = std_k ‖w_k‖ / mean_k ‖w_k‖, equiangular = mean_{k≠k'} abs(cos(w_k, w_k') + 1/(K−1)),
     angle_std = std_{k≠k'} cos(w_k, w_k'). The rows are used **as they are**, neither centred
     nor augmented with the bias, following Papyan, Han & Donoho (2020), whose NC2 for W asks
     that the rows themselves form a simplex ETF about the origin: a common offset added to every

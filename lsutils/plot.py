@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 __all__ = ["PAGE_WIDTH", "DPI", "FONT_SIZE", "ARM_COLORS", "styled", "new_figure", "projection_grid",
-           "learning_curves", "distance_vs_confusion"]
+           "learning_curves", "distance_vs_confusion", "close"]
 
 PAGE_WIDTH = 7.5      # inches: the text column of the book's theme at 100 dpi
 DPI = 100
@@ -136,3 +136,8 @@ def distance_vs_confusion(points: dict[str, dict[float, tuple[np.ndarray, np.nda
     axes[0, 0].set_ylabel("confusions + 1 (validation)")
     axes[0, 0].legend(frameon=False)
     return fig
+
+
+def close(fig) -> None:
+    """Close ``fig`` once it is glued, so the notebook does not also show it as a cell output."""
+    plt.close(fig)

@@ -38,7 +38,7 @@ def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-# The outcomes a claim can have, each with its own admonition style (_static/verdicts.css).
+# The outcomes a claim can have, each with its own admonition style (_static/book.css).
 VERDICT_STYLES = {"reproduced": "verdict-reproduced", "partly": "verdict-partly", "refuted": "verdict-refuted",
                   "premise not met": "verdict-premise", "not resolved": "verdict-unresolved",
                   "not testable here": "verdict-untestable"}
@@ -79,3 +79,18 @@ def claim_rows(claims: Iterable[dict], digits: int = 2) -> list[list[str]]:
 
 
 CLAIM_HEADER = ("claim (measure)", "network", "α = 0", "α = 0.1", "Δ [95 % CI]", "verdict")
+
+
+def combined_verdict(verdicts: Sequence[str]) -> str:
+    """One verdict for a claim tested on several networks or settings: the common verdict if
+    they agree; "partly" if some reproduce it; else the most informative of refuted, premise
+    not met, not resolved, not testable here."""
+    unknown = set(verdicts) - set(VERDICT_STYLES)
+    if not verdicts or unknown:
+        raise ValueError(f"verdicts must be a non-empty list of {list(VERDICT_STYLES)}, got {verdicts!r}")
+    if len(set(verdicts)) == 1:
+        return verdicts[0]
+    for verdict in ("reproduced", "refuted", "premise not met", "not resolved"):
+        if verdict in verdicts:
+            return "partly" if verdict == "reproduced" else verdict
+    return "not testable here"

@@ -286,7 +286,8 @@ NOT_CODE = (":(exclude)results", ":(exclude,glob)**/*.ipynb")
 
 def git_commit() -> str:
     """HEAD of the repository the code runs from, with '+dirty' when the code differs from it:
-    a tracked file changed or an untracked, not ignored file exists, outside :data:`NOT_CODE`."""
+    a tracked file changed or an untracked, not ignored file exists, outside ``NOT_CODE``
+    (stored results and notebooks)."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
                               text=True, timeout=10).stdout.strip()

@@ -72,6 +72,14 @@ def test_one_seed_is_not_testable():
     assert {c["verdict"] for c in ac.claims({"runs": runs}, {"gates": GATES})} == {"not testable here"}
 
 
+def test_faster_collapse_not_testable_when_all_runs_start_below_the_threshold():
+    runs = _runs()
+    for r in runs:
+        r["curve"] = [{"epoch": e, "nc1": 0.5} for e in (2, 4)]
+    c = _claims(runs)["guo_faster"]
+    assert c["verdict"] == "not testable here" and "first measurement" in c["note"]
+
+
 def test_epochs_to_nc1_and_censoring():
     run = _run("n", 0.0, 0, test_acc=0.9, nc1=0.1, reach=14)
     assert ac.epochs_to_nc1(run, 1.0) == 14

@@ -76,3 +76,14 @@ def test_numbered_table_and_claim_rows():
     rows = claim_rows([claim, {**claim, "diff": None, "verdict": "not testable here"}])
     assert len(rows[0]) == len(CLAIM_HEADER)
     assert rows[0][4] == "+0.10 [−0.20, +0.40]" and rows[1][4] == "—"
+
+
+def test_combined_verdict():
+    from lsutils.report import combined_verdict
+
+    assert combined_verdict(["reproduced", "reproduced"]) == "reproduced"
+    assert combined_verdict(["reproduced", "not testable here"]) == "partly"
+    assert combined_verdict(["not resolved", "refuted"]) == "refuted"
+    assert combined_verdict(["not resolved", "not testable here"]) == "not resolved"
+    with pytest.raises(ValueError, match="verdicts"):
+        combined_verdict(["maybe"])

@@ -94,3 +94,58 @@ def test_notebook_pages_offer_download():
         page = (HTML / rel).read_text()
         assert nb.name in page, f"{rel} does not offer {nb.name} for download"
         assert (HTML / "_sources" / nb.relative_to(HTML.parent.parent)).exists()
+
+
+# Pages rebuilt to the book's figure standard (numbered MyST figures with captions and alt text);
+# the others still show plain notebook figures and are listed in the open reading-experience issue.
+NUMBERED_FIGURE_PAGES = ("intro.html", "chapters/reproduction/accuracy_clustering.html")
+
+
+class _Figures(HTMLParser):
+    """Images and whether each sits in a <figure> with a numbered caption and real alt text."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.figures, self.loose = 0, [], 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "figure":
+            self.depth += 1
+            self.figures.append({"alt": None, "number": False})
+        elif tag == "img" and not (a.get("class") or "").startswith("logo"):
+            if self.depth:
+                self.figures[-1]["alt"] = a.get("alt") or ""
+            else:
+                self.loose += 1
+        elif tag == "span" and self.depth and "caption-number" in (a.get("class") or ""):
+            self.figures[-1]["number"] = True
+
+    def handle_endtag(self, tag):
+        if tag == "figure":
+            self.depth -= 1
+
+
+@pytest.mark.parametrize("page", NUMBERED_FIGURE_PAGES)
+def test_figures_are_numbered_captioned_and_described(page):
+    _pages()
+    parser = _Figures()
+    parser.feed((HTML / page).read_text())
+    assert parser.figures, f"{page}: no figure"
+    assert parser.loose == 0, f"{page}: {parser.loose} image(s) outside a numbered figure"
+    for fig in parser.figures:
+        assert fig["number"], f"{page}: a figure without a numbered caption"
+        assert fig["alt"] and len(fig["alt"]) > 20 and not fig["alt"].endswith(".png"), \
+            f"{page}: alt text {fig['alt']!r} does not describe the figure"
+
+
+def test_intro_has_a_verdict_row_per_judged_claim():
+    from lsutils import verdicts
+
+    _pages()
+    html = (HTML / "intro.html").read_text()
+    claims = verdicts.book_claims()
+    assert claims
+    for c in claims:
+        assert f"{c['source']}: {c['claim']}" in html.replace("&#8217;", "’").replace("&quot;", '"')
+    assert html.count("<strong>") >= len(claims)

@@ -293,10 +293,16 @@ def claims(data_: dict, config: dict) -> list[dict]:
     ]
     for arch in dict.fromkeys(r["arch"] for r in runs):
         prem = premise(runs, arch, gates)
+        mine = [r for r in runs if r["arch"] == arch]
         for key, source, statement, kind, measure, value, rule in specs:
             a, b = paired(runs, arch, value)
             diff = stats.paired_difference(a, b) if len(a) >= 2 else None
-            if diff is None:
+            note = ""
+            if key == "guo_faster" and all(epochs_to_nc1(r, gates.nc1_reached) == r["curve"][0]["epoch"]
+                                           for r in mine):
+                note = (f"every run is at NC1 ≤ {gates.nc1_reached:g} by its first measurement "
+                        f"(epoch {mine[0]['curve'][0]['epoch']:g}): the curves are too coarse to order the arms")
+            if diff is None or note:
                 verdict = "not testable here"
             elif not prem["met"]:
                 verdict = "premise not met"
@@ -307,7 +313,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
             censored = sum(epochs_to_nc1(r, gates.nc1_reached) == r["curve"][-1]["epoch"]
                            and r["curve"][-1]["nc1"] > gates.nc1_reached
                            for r in runs if r["arch"] == arch) if key == "guo_faster" else 0
-            out.append({"key": key, "arch": arch, "censored": censored, "source": source, "claim": statement, "kind": kind,
+            out.append({"key": key, "arch": arch, "censored": censored, "note": note, "source": source, "claim": statement, "kind": kind,
                         "measure": measure, "hard": _mean(a), "smoothed": _mean(b), "diff": diff,
                         "verdict": verdict, "premise": prem, **rule})
     return out
