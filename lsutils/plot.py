@@ -11,6 +11,7 @@ import functools
 from collections.abc import Sequence
 
 import matplotlib
+import matplotlib.figure
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -61,6 +62,8 @@ def projection_grid(projections: dict[float, dict], triplets: dict[str, Sequence
     at α = 0, then at α = 0.1. ``projections[eps][triplet]`` is a run's stored projection (plane
     coordinates of examples and of the three templates). Axes carry no ticks: the plane's
     coordinates are in the network's own units, only distances within a panel mean something."""
+    if not projections or not triplets:
+        raise ValueError("projections and triplets must be non-empty: {eps: {triplet name: projection}}")
     eps_values = sorted(projections)
     fig, axes = new_figure(len(triplets), 2 * len(eps_values), 1.9 * len(triplets))
     for row, (name, triplet) in enumerate(triplets.items()):
@@ -90,6 +93,8 @@ def projection_grid(projections: dict[float, dict], triplets: dict[str, Sequence
 def learning_curves(curves: dict[str, dict[float, list[list[dict]]]]):
     """One row per network, columns accuracy (train and test), test NLL, NC1 (log scale), against
     epochs. ``curves[arch][eps]`` is a list over seeds of each run's measured points."""
+    if not curves:
+        raise ValueError("curves must map at least one network to {eps: [points per seed]}")
     fig, axes = new_figure(len(curves), 3, 2.1 * len(curves))
     for row, (arch, arms) in enumerate(curves.items()):
         for eps, seeds in sorted(arms.items()):
@@ -122,6 +127,8 @@ def distance_vs_confusion(points: dict[str, dict[float, tuple[np.ndarray, np.nda
     """One panel per network: each class pair's class-mean distance (scale-free) against how
     often the pair is confused, for α = 0 and α = 0.1 (all seeds pooled).
     ``points[arch][eps] = (distances, confusions)``; ``highlight`` marks pairs of similar classes."""
+    if not points:
+        raise ValueError("points must map at least one network to {eps: (distances, confusions)}")
     fig, axes = new_figure(1, len(points), 2.6)
     for ax, (arch, arms) in zip(axes[0], points.items()):
         for eps, (dist, conf) in sorted(arms.items()):
@@ -140,4 +147,6 @@ def distance_vs_confusion(points: dict[str, dict[float, tuple[np.ndarray, np.nda
 
 def close(fig) -> None:
     """Close ``fig`` once it is glued, so the notebook does not also show it as a cell output."""
+    if not isinstance(fig, matplotlib.figure.Figure):
+        raise ValueError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     plt.close(fig)

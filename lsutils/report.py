@@ -46,6 +46,9 @@ VERDICT_STYLES = {"reproduced": "verdict-reproduced", "partly": "verdict-partly"
 
 def interval(diff: dict, digits: int = 2, scale: float = 1.0) -> str:
     """'+0.12 [−0.30, +0.54]': the mean difference and its interval, signs shown."""
+    if not isinstance(diff, dict) or not {"mean", "low", "high"} <= set(diff):
+        raise ValueError(f"diff must be a dict with mean, low and high (stats.paired_difference), got {diff!r}")
+
     def f(v: float) -> str:
         return f"{scale * v:+.{digits}f}".replace("-", "−")
     return f"{f(diff['mean'])} [{f(diff['low'])}, {f(diff['high'])}]"
@@ -72,6 +75,9 @@ def claim_rows(claims: Iterable[dict], digits: int = 2) -> list[list[str]]:
     experiments' ``claims()`` return them."""
     rows = []
     for c in claims:
+        missing = {"source", "claim", "measure", "arch", "hard", "smoothed", "diff", "verdict"} - set(c)
+        if missing:
+            raise ValueError(f"claims must be the dicts an experiment's claims() returns; missing {sorted(missing)}")
         diff = interval(c["diff"], digits) if c["diff"] else "—"
         rows.append([f"{c['source']}: {c['claim']} ({c['measure']})", c["arch"], f"{c['hard']:.{digits}f}",
                      f"{c['smoothed']:.{digits}f}", diff, c["verdict"]])

@@ -42,5 +42,8 @@ def book_claims() -> list[dict]:
 def claim_table_rows(claims: list[dict]) -> list[list[str]]:
     """Rows (claim, network or setting, verdict, chapter link) for a Markdown table; the links
     are absolute from the book's root, so any page can show them."""
+    for c in claims:
+        if not {"source", "claim", "where", "verdict", "doc"} <= set(c):
+            raise ValueError(f"claims must be rows of book_claims() (source, claim, where, verdict, doc), got {c!r}")
     return [[f"{c['source']}: {c['claim']}", c["where"], f"**{c['verdict']}**", f"{{doc}}`/{c['doc']}`"]
             for c in claims]

@@ -18,10 +18,11 @@ import pytest
 import torch
 
 from lsutils import (data, distill, geometry, info, losses, metrics, models, multilabel, packed,
-                     plan, report, simplex, stats, targets, tasks, theory, torch_reference, train)
+                     plan, plot, report, simplex, stats, targets, tasks, theory, torch_reference, train,
+                     verdicts)
 
 MODULES = [targets, losses, theory, metrics, geometry, info, simplex, distill, tasks, multilabel,
-           stats, report, data, train, models, plan, packed, torch_reference]
+           stats, report, data, train, models, plan, packed, torch_reference, plot, verdicts]
 NAN, INF = float("nan"), float("inf")
 
 Z = torch.randn(4, 3)                       # logits, K = 3
@@ -165,6 +166,18 @@ CASES = [
     (report.summarise, lambda: report.summarise([]), "values"),
     (report.mean_std, lambda: report.mean_std([]), "values"),
     (report.md_table, lambda: report.md_table(["a"], [[1, 2]]), "rows"),
+    (report.interval, lambda: report.interval({"mean": 0.1}), "diff"),
+    (report.verdict_admonition, lambda: report.verdict_admonition("x", "maybe", ""), "verdict"),
+    (report.numbered_table, lambda: report.numbered_table("x", "a b", ["a"], []), "name"),
+    (report.claim_rows, lambda: report.claim_rows([{"source": "x"}]), "claims"),
+    (report.combined_verdict, lambda: report.combined_verdict([]), "verdicts"),
+    # plot, verdicts
+    (plot.new_figure, lambda: plot.new_figure(1, 1, 3, width=20), "width"),
+    (plot.projection_grid, lambda: plot.projection_grid({}, {"a": (0, 1, 2)}, ["c"] * 3), "projections"),
+    (plot.learning_curves, lambda: plot.learning_curves({}), "curves"),
+    (plot.distance_vs_confusion, lambda: plot.distance_vs_confusion({}), "points"),
+    (plot.close, lambda: plot.close("figure"), "fig"),
+    (verdicts.claim_table_rows, lambda: verdicts.claim_table_rows([{"claim": "x"}]), "claims"),
     # data
     (data.get_info, lambda: data.get_info("imagenet"), "name"),
     (data.locate, lambda: data.locate("imagenet"), "name"),
@@ -212,7 +225,9 @@ CASES = [
 
 # Public callables without a bad input to give: no arguments, or exception classes.
 EXEMPT = {data.clear_cache, train.default_device, data.DataNotFoundError, data.DataIntegrityError,
-          data.DatasetInfo, train.History, metrics.Reliability}
+          data.DatasetInfo, train.History, metrics.Reliability,
+          plot.styled,            # a decorator: any callable is a valid argument
+          verdicts.book_claims}   # no arguments: reads the registered experiments' stored results
 
 
 def _public(module):

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from lsutils import models, packed, train
+from test_train import toy_data as train_toy_data
 
 CPU = torch.device("cpu")
 SETTINGS = [(0, 0.0), (1, 0.1), (2, 0.2)]  # (seed, ε) of the R = 3 runs
@@ -34,14 +35,8 @@ def exact_cpu():
 
 
 def toy_data(n=128, k=4, seed=0):
-    """Images whose class is a bright square in one of k corners, plus noise (as test_train's)."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, k, (n,), generator=g)
-    images = torch.randint(0, 60, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
-    for c in range(k):
-        r, col = divmod(c, 2)
-        images[labels == c, :, 14 * r + 3:14 * r + 11, 14 * col + 3:14 * col + 11] = 250
-    return images, labels
+    """test_train's images (a bright square in one of k corners, plus noise), 128 by default."""
+    return train_toy_data(n, k, seed)
 
 
 def configs(settings=SETTINGS, **kw):
