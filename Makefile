@@ -6,7 +6,7 @@ JB := $(VENV)/bin/jupyter-book
 STAMP := $(VENV)/.installed-stamp
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
-.PHONY: install data book test unit nbval site notebooks clean
+.PHONY: install data book test unit nbval site notebooks clean gpu
 .DEFAULT_GOAL := book
 
 $(STAMP): pyproject.toml
@@ -45,6 +45,12 @@ notebooks: install
 	for nb in $$(find chapters -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*'); do \
 	  $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1200 $$nb || exit 1; \
 	done
+
+# On the GPU machine (system Python, no venv): every reproduction experiment at its gpu preset,
+# resuming from stored runs; results come back as archives in $OUT (chapters/appendix/gpu.md).
+# Options through GPU_ARGS, e.g. make gpu GPU_ARGS="--deadline-s 540".
+gpu:
+	PYTHONPATH=. $(PYTHON) tools/gpu_run.py $(GPU_ARGS)
 
 clean:
 	rm -rf _build

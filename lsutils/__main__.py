@@ -1,4 +1,4 @@
-"""``python -m lsutils``: list experiments, run them, prepare data."""
+"""``python -m lsutils``: list experiments, run them (or dry-run them), plan their cost, prepare data."""
 
 from __future__ import annotations
 
@@ -23,10 +23,91 @@ def _list(args) -> None:
 
 
 def _run(args) -> None:
+    if args.dry_run:
+        _dry_run(args)
+        return
     res = results.run(args.name, args.preset, recompute=args.recompute)
     how = "cache hit" if res.cached else "computed and stored"
     print(f"{args.name} [{args.preset}]: {how}: {results.result_path(args.name, args.preset)}")
     print(f"  {res.describe()}")
+
+
+def _dry_run(args) -> None:
+    from lsutils import dryrun
+
+    images, batch = _limits(args)
+    with dryrun.temporary_results(), dryrun.dry_run(args.steps, images, batch) as ledger:
+        results.run(args.name, args.preset)
+    plan = {"preset": args.preset, "device": _device(), "experiments": {
+        args.name: {"groups": dryrun.summarize(ledger)}}}
+    per_step = f"at most {batch} images" if batch else "the preset's batch"
+    print(f"{args.name} [{args.preset}]: dry run done: {len(ledger)} training calls, each stopped after at most "
+          f"{args.steps} steps of {per_step}, at most {images} images per data split; nothing stored")
+    for g in plan["experiments"][args.name]["groups"]:
+        teacher = f" + teacher {g['teacher']}" if g["teacher"] else ""
+        print(f"    {g['calls']:4d} x {g['model']}{teacher}: {g['planned_steps']:,d} planned steps of "
+              f"{g['batch_size'] * g['runs']} images, {g['flops_per_image'] / 1e6:.2f} MFLOP/image forward")
+    print(dryrun.format_plan(plan))
+
+
+def _limits(args) -> tuple[int, int | None]:
+    """(max_images, max_batch) of a dry run: the options, else dryrun.default_limits() of this device."""
+    from lsutils import dryrun
+
+    limits = dryrun.default_limits()
+    images = args.max_images or limits["max_images"]
+    batch = limits["max_batch"] if args.max_batch is None else (args.max_batch or None)
+    return images, batch
+
+
+def _device() -> str:
+    from lsutils import train
+
+    return str(train.default_device())
+
+
+def _images_per_s(text: str | None):
+    """--images-per-s: a number, or a JSON file: one `bench --json` output, or an object mapping
+    model/arch names (or "default") to images/s or to `bench --json` outputs (their "engine" figure)."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        import json
+        from pathlib import Path
+
+        raw = json.loads(Path(text).read_text())
+        if isinstance(raw, dict) and "engine" in raw and "arch" in raw:  # one `bench --json` output
+            raw = {raw["arch"]: raw}
+        if not isinstance(raw, dict):
+            raise ValueError(f"--images-per-s file {text} must hold a JSON object (name -> images/s)") from None
+        value = {k: v["engine"] if isinstance(v, dict) else v for k, v in raw.items()}
+        bad = [k for k, v in value.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0]
+        if bad:
+            raise ValueError(f"--images-per-s file {text}: not a number > 0 for {bad}") from None
+        return value
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"--images-per-s must be a finite number > 0 or a JSON file, got {text!r}")
+    return value
+
+
+def _plan(args) -> None:
+    import json
+
+    from lsutils import dryrun
+
+    rate = _images_per_s(args.images_per_s)
+    plan = dryrun.plan_preset(args.preset, args.only or None, args.steps, *_limits(args), progress=True)
+    print(dryrun.format_plan(plan, rate))
+    if args.json:
+        from pathlib import Path
+
+        for name, exp in plan["experiments"].items():
+            exp["cost"] = dryrun.cost(exp["groups"], rate)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(plan, indent=1, sort_keys=True) + "\n")
+        print(f"written: {args.json}")
 
 
 def _data(args) -> None:
@@ -39,6 +120,11 @@ def _bench(args) -> None:
     from lsutils.bench import bench
 
     r = bench(args.arch, args.steps, args.batch_size, args.device, args.num_workers, args.compile)
+    if args.json:
+        import json
+        from pathlib import Path
+
+        Path(args.json).write_text(json.dumps(r, indent=1) + "\n")
     print(f"{r['arch']}, {r['steps']} steps of {r['batch_size']} on {r['device']}:")
     print(f"  engine (lsutils.train)              {r['engine']:9.0f} images/s")
     print(f"  plain loop (DataLoader, {r['num_workers']} workers)   {r['plain']:9.0f} images/s")
@@ -60,6 +146,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
+
+
+def _dry_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--steps", type=_positive_int, default=2, help="dry run: optimiser steps per training call")
+    p.add_argument("--max-images", type=_positive_int, default=None,
+                   help="dry run: images per data split (default: 1024 on CUDA, 64 on a CPU)")
+    p.add_argument("--max-batch", type=_non_negative_int, default=None,
+                   help="dry run: images per step, 0 for the preset's own batch (default: 0 on CUDA, 8 on a CPU)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lsutils", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -68,7 +169,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name")
     p.add_argument("--preset", required=True, choices=results.PRESETS)
     p.add_argument("--recompute", action="store_true", help="discard the cached result and its runs")
+    p.add_argument("--dry-run", action="store_true",
+                   help="run every training call for a few steps on this device, in a temporary results "
+                        "directory (nothing is stored), and print what the real run would train")
+    _dry_run_options(p)
     p.set_defaults(func=_run)
+    p = sub.add_parser("plan", help="cost of a preset per experiment: runs, optimiser steps, FLOPs, time "
+                                    "(from a dry run of each experiment)")
+    p.add_argument("--preset", default="gpu", choices=results.PRESETS)
+    p.add_argument("--only", action="append", metavar="NAME", help="plan only this experiment (repeatable)")
+    p.add_argument("--images-per-s", default=None, metavar="N|FILE",
+                   help="measured training images/s: one number, or a JSON file mapping model or arch names "
+                        "(e.g. resnet56) to images/s or to `bench --json` output; default: an assumed "
+                        "figure, said so in the output")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the plan (and costs) as JSON")
+    _dry_run_options(p)
+    p.set_defaults(func=_plan)
     p = sub.add_parser("data", help="find or prepare a data set by the first route that works")
     p.add_argument("name", nargs="?", default="fashion_mnist")
     p.add_argument("--root", default=None, help="data directory (default: $LSBOOK_DATA or ~/.cache/lsbook/data)")
@@ -81,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--num-workers", type=int, choices=range(0, 65), metavar="{0..64}", default=2, help="DataLoader workers of the plain loop")
     p.add_argument("--compile", action="store_true", help="torch.compile the engine's model")
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
     p.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     try:

@@ -51,6 +51,8 @@ import numpy as np
 import torch
 import torchvision.datasets as tvd
 
+from lsutils import dryrun
+
 __all__ = [
     "DATASETS",
     "SPLITS",
@@ -633,10 +635,12 @@ def load_split(
     path = _locate(info, root, download)[0]
     train_x, train_y, test_x, test_y = _official(info, path.resolve(), _stamp(info, path))
     if split == "test":
-        return test_x[:stop].clone(), test_y[:stop].clone()
-    train_idx, val_idx = split_indices(len(train_y), info.val_size if val_size is None else val_size, seed)
-    idx = (train_idx if split == "train" else val_idx)[:stop]
-    return train_x.index_select(0, idx), train_y.index_select(0, idx)
+        x, y = test_x[:stop].clone(), test_y[:stop].clone()
+    else:
+        train_idx, val_idx = split_indices(len(train_y), info.val_size if val_size is None else val_size, seed)
+        idx = (train_idx if split == "train" else val_idx)[:stop]
+        x, y = train_x.index_select(0, idx), train_y.index_select(0, idx)
+    return dryrun.cap_split(split, x, y)  # unchanged unless in dryrun.dry_run (then at most max_images)
 
 
 def clear_cache() -> None:

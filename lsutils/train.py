@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from lsutils import dryrun as _dryrun
 from lsutils.losses import check_class_weight, distillation_loss, entropy, smoothed_cross_entropy
 from lsutils.targets import check_convention, check_eps, check_labels
 
@@ -288,6 +289,7 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
         raise ValueError("mixup_alpha > 0 is not supported with a teacher")
     lam_rng = np.random.default_rng(cfg.seed)  # mixup's λ: host-side, so no device sync per step
     n = len(x_all)
+    cfg = _dryrun.train_config(model, images, cfg, teacher)  # cfg itself unless in dryrun.dry_run
     per_epoch = max(1, n // cfg.batch_size)  # drop the last partial batch: equal-sized steps
     total = max(1, round(cfg.epochs * per_epoch))
     opt = torch.optim.SGD(_param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum,
