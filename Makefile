@@ -47,7 +47,7 @@ notebooks: install
 	done
 
 # On the GPU machine (system Python, no venv): every reproduction experiment at its gpu preset,
-# resuming from stored runs; results come back as archives in $OUT (chapters/appendix/gpu.md).
+# resuming from stored runs; results come back as archives in $OUT (chapters/appendix/gpu.ipynb).
 # Options through GPU_ARGS, e.g. make gpu GPU_ARGS="--deadline-s 540".
 gpu:
 	PYTHONPATH=. $(PYTHON) tools/gpu_run.py $(GPU_ARGS)
