@@ -176,8 +176,10 @@ def _record(state: _State, trainer: str, model: nn.Module, images: torch.Tensor,
     n = rows if rows is not None else round(len(images) * state.train_ratio)
     shape = tuple(int(s) for s in images.shape[1:])
     batch = min(cfg.batch_size, state.max_batch or cfg.batch_size)
-    per_epoch = max(1, len(images) // batch)  # the dry loop's own count (train.train's rule)
-    steps = min(state.steps, max(1, round(cfg.epochs * per_epoch)))
+    from lsutils.train import steps_per_epoch, total_steps
+
+    per_epoch = steps_per_epoch(len(images), batch)  # the dry loop's own count
+    steps = min(state.steps, total_steps(len(images), cfg.epochs, batch))
     name = model_name(model)
     state.ledger.append({
         "trainer": trainer, "model": name, "arch": name.split("-")[0],

@@ -67,7 +67,8 @@ from tqdm import tqdm
 from lsutils.losses import entropy
 from lsutils.targets import check_labels
 from lsutils.train import (History, TrainConfig, _autocast, _param_groups, _prepare, augment, default_device,
-                           lr_at, seed_everything, to_float, training_loss)
+                           lr_at, seed_everything, steps_per_epoch, to_float, total_steps,
+                           training_loss)
 
 __all__ = ["PER_RUN_FIELDS", "UNSUPPORTED", "check_configs", "train_packed"]
 
@@ -220,8 +221,7 @@ def train_packed(models: list[nn.Module], images: torch.Tensor, labels: torch.Te
             if any(c.confidence_penalty for c in cfgs) else None)
 
     n, runs, bs = len(x_all), len(models), cfg.batch_size
-    per_epoch = max(1, n // bs)  # as train.train: drop the last partial batch
-    total = max(1, round(cfg.epochs * per_epoch))
+    per_epoch, total = steps_per_epoch(n, bs), total_steps(n, cfg.epochs, bs)
     hists = [History() for _ in models]
     order = torch.empty(0, dtype=torch.long, device=device)
     t0 = time.perf_counter()

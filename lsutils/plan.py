@@ -49,7 +49,9 @@ def optimiser_steps(n_train: int, epochs: float, batch_size: int) -> int:
     batch, so ``max(1, n // batch_size)`` steps per epoch, and ``round(epochs × that)`` in all."""
     if n_train < 1 or batch_size < 1 or not epochs > 0:
         raise ValueError(f"n_train and batch_size must be ≥ 1 and epochs > 0, got {n_train}, {batch_size}, {epochs}")
-    return max(1, round(epochs * max(1, n_train // batch_size)))
+    from lsutils.train import total_steps  # the loop's own rule; imported late (train → dryrun → plan)
+
+    return total_steps(n_train, epochs, batch_size)
 
 
 def estimate(runs: int, steps: int, batch_size: int, flops_per_image: int, images_per_s: float) -> dict:

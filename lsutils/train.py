@@ -124,6 +124,23 @@ class History:
         return dataclasses.asdict(self)
 
 
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimiser steps in one pass over ``n`` images: max(1, ⌊n / batch_size⌋). The last partial
+    batch is dropped, so every step sees ``batch_size`` images."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be an integer >= 0 (images), got {n!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    return max(1, n // batch_size)
+
+
+def total_steps(n: int, epochs: float, batch_size: int) -> int:
+    """Optimiser steps of a run: max(1, round(epochs · steps_per_epoch(n, batch_size)))."""
+    if not (isinstance(epochs, (int, float)) and 0 < epochs < math.inf):
+        raise ValueError(f"epochs must be a finite number > 0, got {epochs!r}")
+    return max(1, round(epochs * steps_per_epoch(n, batch_size)))
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -290,8 +307,7 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
     lam_rng = np.random.default_rng(cfg.seed)  # mixup's λ: host-side, so no device sync per step
     n = len(x_all)
     cfg = _dryrun.train_config(model, images, cfg, teacher)  # cfg itself unless in dryrun.dry_run
-    per_epoch = max(1, n // cfg.batch_size)  # drop the last partial batch: equal-sized steps
-    total = max(1, round(cfg.epochs * per_epoch))
+    per_epoch, total = steps_per_epoch(n, cfg.batch_size), total_steps(n, cfg.epochs, cfg.batch_size)
     opt = torch.optim.SGD(_param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum,
                           nesterov=cfg.nesterov and cfg.momentum > 0)
     hist, hooks = History(), hooks or {}

@@ -192,6 +192,8 @@ CASES = [
     (train.to_float, lambda: train.to_float(torch.zeros(2, 1, 4, 4)), "images"),
     (train.augment, lambda: train.augment(torch.zeros(2, 1, 4, 4), -1, False, torch.Generator()), "padding"),
     (train.lr_at, lambda: train.lr_at(5, 4, train.TrainConfig()), "step"),
+    (train.steps_per_epoch, lambda: train.steps_per_epoch(100, 0), "batch_size"),
+    (train.total_steps, lambda: train.total_steps(100, 0.0, 10), "epochs"),
     (train.training_loss, lambda: train.training_loss(Z, Y[:2], train.TrainConfig()), "labels"),
     (train.train, lambda: train.train(_mlp(), torch.zeros(4, 1, 4, 4, dtype=torch.uint8), Y + 3,
                                       train.TrainConfig()), "labels"),

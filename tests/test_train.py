@@ -173,3 +173,13 @@ def test_loss_fn_replaces_the_teacher_loss():
         assert torch.equal(pa, pb)
     with pytest.raises(ValueError, match="loss_fn needs a teacher"):
         _fit(cfg, "mlp", data=(x, y), loss_fn=lambda s, t, lab: s.sum())
+
+
+def test_step_counts_are_the_loops_own():
+    """steps_per_epoch/total_steps are what train.train runs (history records the last step)."""
+    x, y = toy_data(100)
+    for epochs, batch in ((1.0, 32), (2.5, 16), (0.1, 64)):
+        cfg = train.TrainConfig(epochs=epochs, batch_size=batch, lr=0.01)
+        _, hist = train.train(models.mlp((1, 28, 28), 4, hidden=(8,)), x, y, cfg, device=torch.device("cpu"))
+        assert hist.step[-1] == train.total_steps(100, epochs, batch)
+    assert train.steps_per_epoch(100, 32) == 3 and train.steps_per_epoch(5, 32) == 1

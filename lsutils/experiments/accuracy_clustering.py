@@ -99,9 +99,9 @@ def confusion(predicted: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Te
     return torch.bincount(labels * k + predicted, minlength=k * k).reshape(k, k)
 
 
-def _measure(model, x, y, k: int, geometry_too: bool) -> dict:
-    """Accuracy, NLL, confidence and logit gaps; with ``geometry_too`` NC1–NC4, the distances to
-    the templates, the class-mean distances and the confusion matrix."""
+def _measure(model, x, y, k: int, geometry_too: bool, nc1_too: bool = False) -> dict:
+    """Accuracy, NLL, confidence and logit gaps; with ``nc1_too`` also NC1; with ``geometry_too``
+    NC1–NC4, the distances to the templates, the class-mean distances and the confusion matrix."""
     w, b = _layer(model)
     feats = train.extract_features(model, x).double()
     logits = feats @ w.T + b          # the classifier applied to exactly the features measured
@@ -109,6 +109,8 @@ def _measure(model, x, y, k: int, geometry_too: bool) -> dict:
            "nll": torch.nn.functional.cross_entropy(logits, y).item(),
            "mean_confidence": logits.softmax(1).max(1).values.mean().item(),
            **logit_gaps(logits.float(), y)}
+    if nc1_too and not geometry_too:
+        out["nc1"] = geometry.nc1(feats, y, k)
     if geometry_too:
         out.update(nc1=geometry.nc1(feats, y, k), nc2=geometry.nc2(feats, y, k),
                    nc2_templates=geometry.nc2_templates(w), nc3=geometry.nc3(feats, y, k, w),
@@ -122,9 +124,9 @@ def _measure(model, x, y, k: int, geometry_too: bool) -> dict:
 def _curve_hook(xtr, ytr, xte, yte, k: int):
     """What is measured along the way: train/test accuracy, test NLL, NC1 of training features."""
     def measure(model) -> dict:
-        tr, te = _measure(model, xtr, ytr, k, False), _measure(model, xte, yte, k, False)
+        tr, te = _measure(model, xtr, ytr, k, False, nc1_too=True), _measure(model, xte, yte, k, False)
         return {"train_accuracy": tr["accuracy"], "test_accuracy": te["accuracy"], "test_nll": te["nll"],
-                "nc1": geometry.nc1(train.extract_features(model, xtr).double(), ytr, k)}
+                "nc1": tr["nc1"]}
     return {"curve": measure}
 
 
@@ -136,8 +138,8 @@ def _one_run(cfg: AccuracyClusteringConfig, spec: Network, eps: float, seed: int
     test = data.load_split(cfg.dataset, "test", limit=cfg.holdout_size)
     torch.manual_seed(seed)
     model = _network(spec, info)
-    per_epoch = max(1, len(xtr) // spec.train.batch_size)
-    total = max(1, round(spec.train.epochs * per_epoch))
+    per_epoch = train.steps_per_epoch(len(xtr), spec.train.batch_size)
+    total = train.total_steps(len(xtr), spec.train.epochs, spec.train.batch_size)
     tcfg = train.TrainConfig(**{**spec.train.__dict__, "eps": eps, "seed": seed,
                                 "eval_every": max(1, total // cfg.curve_points)})
     hooks = _curve_hook(xtr[:cfg.curve_size], ytr[:cfg.curve_size], test[0][:cfg.curve_size],

@@ -336,7 +336,7 @@ def _information_run(cfg: InformationConfig, alpha: float, seed: int) -> dict:
     xtr, ytr = _subset(cfg.dataset, "train", cfg.train_size)
     pool_x, pool_y = _pool(cfg, xtr, ytr)
     tcfg = cfg.network.train
-    steps = max(1, round(tcfg.epochs * max(1, len(xtr) // tcfg.batch_size)))
+    steps = train.total_steps(len(xtr), tcfg.epochs, tcfg.batch_size)
     tcfg = replace(tcfg, eps=alpha, seed=seed, eval_every=max(1, steps // cfg.evaluations))
 
     def measure(model, large: bool = False) -> dict:
