@@ -7,6 +7,8 @@
   so passing ``TemperedTeacher(teacher, T)`` with ``distill_temperature=1`` gives exactly
   H(softmax(z_t / T), softmax(z_s)).
 * ``equivalent_smoothing`` — the paper's γ, the label smoothing a teacher's targets amount to.
+* ``hinton_distillation_loss`` — the standard form (Hinton et al. 2015): student and teacher
+  both at T, the soft term scaled by T², beside the paper's form.
 * ``logit_matching_loss`` / ``train_logit_matching`` — the MNIST student of the paper's text
   (after Hinton et al. 2015): 0.4 × hard cross-entropy + 0.6 × half squared error on the logits.
 """
@@ -25,7 +27,7 @@ from lsutils import train as _train
 from lsutils.losses import distillation_loss
 from lsutils.targets import check_labels
 
-__all__ = ["distillation_loss", "TemperedTeacher", "equivalent_smoothing", "logit_matching_loss",
+__all__ = ["distillation_loss", "hinton_distillation_loss", "TemperedTeacher", "equivalent_smoothing", "logit_matching_loss",
            "train_logit_matching"]
 
 
@@ -62,6 +64,20 @@ def equivalent_smoothing(teacher_probs: torch.Tensor, labels: torch.Tensor) -> f
         raise ValueError("teacher_probs rows must be non-negative and sum to 1")
     wrong_mass = 1.0 - p.gather(1, labels.view(-1, 1)).squeeze(1)
     return float(wrong_mass.mean() * k / (k - 1))
+
+
+def hinton_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+                             temperature: float, beta: float) -> torch.Tensor:
+    """(1 − β)·H(y, p) + β·T²·KL(pᵗ(T) ‖ p(T)), batch mean, with pᵗ(T) = softmax(z_t / T) and
+    p(T) = softmax(z_s / T): Hinton et al.'s distillation, the student softened by the same T and
+    the soft term scaled by T² so its gradient, ∝ (p(T) − pᵗ(T))/T, keeps its size as T grows.
+    KL and the cross-entropy H(pᵗ(T), p(T)) differ by the teacher's entropy, a constant.
+    """
+    soft = distillation_loss(student_logits, teacher_logits, labels, temperature, 1.0)
+    p_t = F.softmax(teacher_logits.detach().double() / temperature, dim=-1)
+    teacher_entropy = -(p_t * p_t.clamp_min(1e-300).log()).sum(-1).mean().to(soft.dtype)
+    hard = F.cross_entropy(student_logits, labels) if beta < 1 else soft.new_zeros(())
+    return (1 - beta) * hard + beta * temperature ** 2 * (soft - teacher_entropy)
 
 
 def logit_matching_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,

@@ -269,7 +269,7 @@ def training_loss(logits: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
 
 
 def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, *,
-          teacher: nn.Module | None = None,
+          teacher: nn.Module | None = None, teacher_logits: torch.Tensor | None = None,
           loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
           hooks: dict[str, Callable[[nn.Module], object]] | None = None,
           device: torch.device | None = None, progress: bool = False) -> tuple[nn.Module, History]:
@@ -278,7 +278,10 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
     Loss: ``smoothed_cross_entropy(z, y, cfg.eps)``; with a ``teacher``,
     ``distillation_loss(z, teacher(x), y, cfg.distill_temperature, cfg.distill_beta, eps=cfg.eps)``
     on the same augmented batch; ``loss_fn(student_logits, teacher_logits, labels)`` replaces that
-    teacher loss (e.g. logit matching). SGD with (Nesterov) momentum, weight decay, ``cfg.schedule``,
+    teacher loss (e.g. logit matching). ``teacher_logits`` (N, K), the teacher's logits of
+    ``images`` computed once, replaces a ``teacher`` when batches are not augmented (no crop, flip
+    or mixup): then teacher(x) of a batch is exactly its rows, and a student costs no teacher
+    forward pass. SGD with (Nesterov) momentum, weight decay, ``cfg.schedule``,
     optional gradient clipping. ``hooks`` are called in eval mode under ``no_grad`` every
     ``cfg.eval_every`` steps and at the end; their outputs land in ``history.evals``.
     """
@@ -286,7 +289,11 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
         raise ValueError(f"images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
     if labels.shape != (len(images),):
         raise ValueError(f"labels must have shape ({len(images)},), got {tuple(labels.shape)}")
-    if loss_fn is not None and teacher is None:
+    if teacher is not None and teacher_logits is not None:
+        raise ValueError("pass a teacher or teacher_logits, not both")
+    if teacher_logits is not None:
+        _check_teacher_logits(teacher_logits, len(images), model.classifier.out_features, cfg)
+    if loss_fn is not None and teacher is None and teacher_logits is None:
         raise ValueError("loss_fn needs a teacher: it is called as loss_fn(student_logits, teacher_logits, labels)")
     device = device or default_device()
     gen = seed_everything(cfg.seed, device)
@@ -296,12 +303,14 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
     step_fn = torch.compile(model) if cfg.compile else model
     labels = check_labels(labels, model.classifier.out_features)  # once: no host sync in the loop
     x_all, y_all = images.to(device), labels.to(device)
+    t_all = None if teacher_logits is None else teacher_logits.float().to(device)
     weight = None
     if cfg.class_weight:
         if len(cfg.class_weight) != model.classifier.out_features:
             raise ValueError(f"class_weight must hold {model.classifier.out_features} weights (one per class), "
                              f"got {len(cfg.class_weight)}")
         weight = torch.tensor(cfg.class_weight, dtype=torch.float32, device=device)
+    distilled = teacher is not None or t_all is not None
     if cfg.mixup_alpha and teacher is not None:
         raise ValueError("mixup_alpha > 0 is not supported with a teacher")
     lam_rng = np.random.default_rng(cfg.seed)  # mixup's λ: host-side, so no device sync per step
@@ -332,11 +341,14 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
             if teacher is None and cfg.mixup_alpha:
                 loss = (lam * training_loss(logits.float(), y, cfg, weight)
                         + (1 - lam) * training_loss(logits.float(), y[perm], cfg, weight))
-            elif teacher is None:
+            elif not distilled:
                 loss = training_loss(logits.float(), y, cfg, weight)
             else:
-                with torch.no_grad():
-                    t_logits = teacher(x)
+                if t_all is not None:
+                    t_logits = t_all[idx]
+                else:
+                    with torch.no_grad():
+                        t_logits = teacher(x)
                 if loss_fn is not None:
                     loss = loss_fn(logits.float(), t_logits.float(), y)
                 else:
@@ -358,6 +370,18 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
     hist.images_per_s = total * cfg.batch_size / (time.perf_counter() - t0)
     model.eval()
     return model, hist
+
+
+def _check_teacher_logits(logits: torch.Tensor, n: int, k: int, cfg: TrainConfig) -> None:
+    if not isinstance(logits, torch.Tensor) or logits.shape != (n, k) or not logits.dtype.is_floating_point:
+        raise ValueError(f"teacher_logits must be a floating-point tensor of shape ({n}, {k}) (one row per image), "
+                         f"got {logits.dtype if isinstance(logits, torch.Tensor) else type(logits).__name__} "
+                         f"{tuple(getattr(logits, 'shape', ()))}")
+    if not bool(torch.isfinite(logits).all()):
+        raise ValueError("teacher_logits must be finite")
+    if cfg.crop_padding or cfg.flip or cfg.mixup_alpha:
+        raise ValueError("teacher_logits needs un-augmented batches (crop_padding=0, flip=False, mixup_alpha=0): "
+                         "an augmented batch is not the images the logits were computed on; pass teacher= instead")
 
 
 def _run_hooks(model: nn.Module, hooks: dict[str, Callable[[nn.Module], object]]) -> dict:

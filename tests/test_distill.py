@@ -103,3 +103,37 @@ def test_a_logit_matching_student_copies_its_teacher():
     zs, zt = train.predict_logits(student, x), train.predict_logits(teacher, x)
     assert (zs.argmax(1) == zt.argmax(1)).float().mean() > 0.95
     assert hist.loss[-1] < hist.loss[0]
+
+
+def test_hinton_loss_matches_kl_div_times_t_squared():
+    torch.manual_seed(3)
+    s, t, y = torch.randn(16, 5, dtype=torch.float64), 3 * torch.randn(16, 5, dtype=torch.float64), torch.arange(16) % 5
+    for T, beta in ((1.0, 1.0), (4.0, 0.5), (8.0, 0.9)):
+        kl = torch.nn.functional.kl_div(torch.log_softmax(s / T, 1), torch.softmax(t / T, 1), reduction="batchmean")
+        direct = (1 - beta) * torch.nn.functional.cross_entropy(s, y) + beta * T * T * kl
+        assert float(distill.hinton_distillation_loss(s, t, y, T, beta)) == pytest.approx(float(direct), rel=1e-10)
+    with pytest.raises(ValueError, match="temperature"):
+        distill.hinton_distillation_loss(s, t, y, 0.0, 1.0)
+
+
+def test_teacher_logits_equal_a_teacher_without_augmentation():
+    """Precomputed logits give exactly the run with the teacher module (no augmentation)."""
+    torch.manual_seed(0)
+    x = torch.randint(0, 256, (96, 1, 28, 28), dtype=torch.uint8)
+    y = torch.arange(96) % 4
+    teacher = models.mlp((1, 28, 28), 4, hidden=(16,)).eval()
+    cfg = train.TrainConfig(epochs=2, batch_size=32, lr=0.1, distill_temperature=2.0, distill_beta=0.7)
+    runs = []
+    for kw in ({"teacher": distill.TemperedTeacher(teacher, 3.0)},
+               {"teacher_logits": train.predict_logits(teacher, x, bf16=False) / 3.0}):
+        torch.manual_seed(1)
+        student = models.mlp((1, 28, 28), 4, hidden=(8,))
+        runs.append(train.train(student, x, y, cfg, **kw)[0])
+    for a, b in zip(runs[0].parameters(), runs[1].parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    with pytest.raises(ValueError, match="un-augmented"):
+        train.train(student, x, y, train.TrainConfig(epochs=1, crop_padding=2), teacher_logits=torch.zeros(96, 4))
+    with pytest.raises(ValueError, match="shape"):
+        train.train(student, x, y, cfg, teacher_logits=torch.zeros(95, 4))
+    with pytest.raises(ValueError, match="not both"):
+        train.train(student, x, y, cfg, teacher=teacher, teacher_logits=torch.zeros(96, 4))

@@ -5,6 +5,8 @@ from lsutils.experiments import accuracy_clustering  # noqa: F401
 from lsutils.experiments import theory_gap  # noqa: F401
 from lsutils.experiments import calibration  # noqa: F401
 from lsutils.experiments import distillation  # noqa: F401
+from lsutils.experiments import mnist_style  # noqa: F401
+from lsutils.experiments import information  # noqa: F401
 from lsutils.experiments import myths  # noqa: F401
 from lsutils.experiments import choosing_eps  # noqa: F401
 from lsutils.experiments import alternatives  # noqa: F401
