@@ -46,6 +46,7 @@ __all__ = [
     "project_templates",
     "nc1",
     "nc2",
+    "class_separation",
     "nc2_templates",
     "nc3",
     "nc4",
@@ -435,6 +436,27 @@ def nc4(
 
 
 # ----------------------------------------------------------------------------- class similarity
+
+def class_separation(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
+    """R² = 1 − d̄_within / d̄_total (Kornblith et al. 2021), d = 1 − cosine similarity, float64.
+
+    d̄_within averages d over same-class pairs within each class, then over classes; d̄_total
+    over all pairs of classes (k, l), each the mean of d between their members — self-pairs
+    included in both. With μ̂_k the mean of the L2-normalised features of class k this is
+    d̄_within = 1 − (1/K) Σ_k ‖μ̂_k‖² and d̄_total = 1 − ‖(1/K) Σ_k μ̂_k‖². 1: every class one
+    direction; 0: classes indistinguishable by angle.
+    """
+    h, labels, _ = _class_stats(features, labels, num_classes)
+    norms = h.norm(dim=1, keepdim=True)
+    if bool((norms == 0).any()):
+        raise ValueError("features must not contain a zero vector (its cosine similarity is undefined)")
+    mu = _class_means(h / norms, labels, num_classes)
+    within = 1 - mu.pow(2).sum(1).mean()
+    total = 1 - mu.mean(0).pow(2).sum()
+    if float(total) <= 0:
+        raise ValueError("all features point one way (d̄_total = 0): R² is undefined")
+    return float(1 - within / total)
+
 
 def class_mean_distances(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     """D_kl = ‖μ_k − μ_l‖ / mean_{k'≠l'} ‖μ_k' − μ_l'‖: (K, K) float64, zero diagonal.

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 __all__ = ["PAGE_WIDTH", "DPI", "FONT_SIZE", "ARM_COLORS", "styled", "new_figure", "projection_grid",
-           "learning_curves", "distance_vs_confusion", "close"]
+           "learning_curves", "distance_vs_confusion", "series_panels", "band", "close"]
 
 PAGE_WIDTH = 7.5      # inches: the text column of the book's theme at 100 dpi
 DPI = 100
@@ -142,6 +142,54 @@ def distance_vs_confusion(points: dict[str, dict[float, tuple[np.ndarray, np.nda
         ax.set_title(arch)
     axes[0, 0].set_ylabel("confusions + 1 (validation)")
     axes[0, 0].legend(frameon=False)
+    return fig
+
+
+def band(values_per_seed: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, min, max) over seeds, pointwise: ``values_per_seed`` is (seeds, points)."""
+    v = np.asarray(values_per_seed, dtype=float)
+    if v.ndim != 2 or v.size == 0:
+        raise ValueError(f"values_per_seed must be a non-empty (seeds, points) array, got shape {v.shape}")
+    return v.mean(0), v.min(0), v.max(0)
+
+
+@styled
+def series_panels(panels: Sequence[dict], height: float = 2.8, cols: int | None = None):
+    """Panels side by side (or ``cols`` per row), each a dict with ``title``, ``xlabel``,
+    ``ylabel``, optional ``xscale``/``yscale``, ``hlines`` [(y, label, style)], ``vlines`` [x] and ``series``:
+    a list of dicts with ``x``, ``y`` (the mean over seeds) and optionally ``lo``/``hi`` (drawn
+    as error bars with ``bars=True``, else as a shaded band), ``label``, ``color``, ``ls``,
+    ``marker``, ``annotate`` (one text per point)."""
+    if not panels:
+        raise ValueError("panels must hold at least one panel")
+    cols = cols or len(panels)
+    rows = -(-len(panels) // cols)
+    fig, axes = new_figure(rows, cols, height * rows)
+    for ax, panel in zip(axes.flat, panels):
+        for s in panel["series"]:
+            x, y = np.asarray(s["x"], float), np.asarray(s["y"], float)
+            style = {"color": s.get("color"), "ls": s.get("ls", "-"), "marker": s.get("marker", "o"),
+                     "ms": 3.5, "lw": 1.2, "label": s.get("label")}
+            if "lo" in s and s.get("bars"):
+                ax.errorbar(x, y, yerr=[y - np.asarray(s["lo"]), np.asarray(s["hi"]) - y], capsize=2, **style)
+            else:
+                ax.plot(x, y, **style)
+                if "lo" in s:
+                    ax.fill_between(x, s["lo"], s["hi"], color=s.get("color"), alpha=0.18, lw=0)
+            for xi, yi, text in zip(x, y, s.get("annotate", ())):
+                ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(3, 4), color=s.get("color"))
+        for y, label, ls in panel.get("hlines", ()):
+            ax.axhline(y, color="grey", ls=ls, lw=1, label=label)
+        for x in panel.get("vlines", ()):
+            ax.axvline(x, color="grey", ls="--", lw=1)
+        ax.set(title=panel.get("title", ""), xlabel=panel.get("xlabel", ""), ylabel=panel.get("ylabel", ""))
+        ax.set_xscale(panel.get("xscale", "linear"))
+        ax.set_yscale(panel.get("yscale", "linear"))
+        ax.grid(alpha=0.25)
+        if panel.get("legend", True):
+            ax.legend(frameon=False, loc=panel.get("legend_loc", "best"))
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
     return fig
 
 

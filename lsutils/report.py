@@ -100,3 +100,20 @@ def combined_verdict(verdicts: Sequence[str]) -> str:
         if verdict in verdicts:
             return "partly" if verdict == "reproduced" else verdict
     return "not testable here"
+
+
+def claims_admonition(title: str, claims: Sequence[dict], body: str = "", digits: int = 2) -> str:
+    """One verdict box for a claim judged in several settings (networks, α, data sets): the
+    ``combined_verdict`` in the title, then one line per setting with its measure, the two arms,
+    the paired interval and its own verdict."""
+    claims = list(claims)
+    if not claims:
+        raise ValueError("claims must hold at least one claim dict (from an experiment's claims())")
+    lines = []
+    for c in claims:
+        diff = f", Δ {interval(c['diff'], digits)}" if c.get("diff") else ""
+        note = f" ({c['note']})" if c.get("note") else ""
+        lines.append(f"- {c['arch']}: {c['measure']} {c['hard']:.{digits}f} → {c['smoothed']:.{digits}f}"
+                     f"{diff}: **{c['verdict']}**{note}")
+    verdict = combined_verdict([c["verdict"] for c in claims])
+    return verdict_admonition(title, verdict, (body.strip() + "\n\n" if body.strip() else "") + "\n".join(lines))

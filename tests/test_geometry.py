@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from lsutils import geometry
 from lsutils.geometry import (
     augment_features,
     augment_templates,
@@ -825,3 +826,22 @@ def test_cuda_results_match_cpu_and_stay_on_device():
         nc4(h, y, 5, wc, bc)
     with pytest.raises(ValueError, match="confusion must be on the same device as distances"):
         distance_confusion_correlation(dist.to(cuda), conf)
+
+
+def test_class_separation_against_every_pair():
+    """R² from the closed form equals the definition with all pairs (self-pairs included)."""
+    torch.manual_seed(0)
+    k, per = 3, 5
+    labels = torch.arange(k).repeat_interleave(per)
+    h = torch.randn(k * per, 4, dtype=torch.float64) + 2 * torch.randn(k, 4, dtype=torch.float64)[labels]
+    u = h / h.norm(dim=1, keepdim=True)
+    d = 1 - u @ u.T
+    within = sum(d[labels == c][:, labels == c].mean() for c in range(k)) / k
+    total = sum(d[labels == a][:, labels == b].mean() for a in range(k) for b in range(k)) / k ** 2
+    assert geometry.class_separation(h, labels, k) == pytest.approx(float(1 - within / total), rel=1e-12)
+    # every class one direction: R² = 1; scale-free
+    one_dir = torch.eye(k, 4, dtype=torch.float64)[labels] * torch.rand(k * per, 1, dtype=torch.float64).add(0.5)
+    assert geometry.class_separation(one_dir, labels, k) == pytest.approx(1.0)
+    assert geometry.class_separation(3 * h, labels, k) == pytest.approx(geometry.class_separation(h, labels, k))
+    with pytest.raises(ValueError, match="zero vector"):
+        geometry.class_separation(torch.zeros(k * per, 4), labels, k)

@@ -189,3 +189,49 @@ def claims(data_: dict, config: dict) -> list[dict]:
                     "smoothed": sum(b) / len(b) if b else math.nan, "diff": diff, "verdict": verdict,
                     "premise": prem})
     return out
+
+
+# ----------------------------------------------------------------------------- what the chapter shows
+
+def figure6_panels(data_: dict, config: dict) -> list[dict]:
+    """Two panels for ``plot.series_panels``: Î against epoch with L = ``copies`` and with
+    ``copies_large``, mean and range over seeds per α, each beside its shuffled null."""
+    from lsutils.plot import band
+
+    runs, colors = data_["runs"], ("tab:blue", "tab:red", "tab:green")
+    panels = []
+    for key, copies in (("mi", config["copies"]), ("mi_large", config["copies_large"])):
+        series = []
+        for color, alpha in zip(colors, [float(a) for a in config["alphas"]]):
+            mine = sorted((r for r in runs if r["alpha"] == alpha), key=lambda r: r["seed"])
+            x = [p["epoch"] for p in mine[0]["curve"]]
+            mean, lo, hi = band([[p[key] for p in r["curve"]] for r in mine])
+            null = band([[p[f"{key}_null"] for p in r["curve"]] for r in mine])[0]
+            series += [{"x": x, "y": mean, "lo": lo, "hi": hi, "label": f"α = {alpha:g}", "color": color,
+                        "marker": ""},
+                       {"x": x, "y": null, "label": f"α = {alpha:g}, shuffled (null)", "color": color,
+                        "ls": ":", "marker": ""}]
+        panels.append({"title": f"L = {copies} copies", "xlabel": "epoch", "ylabel": "Î (nats)",
+                       "series": series, "legend": key == "mi",
+                       "hlines": [(data_["log_n"], "log N", "--"), (math.log(2), "log 2", "-.")]})
+    return panels
+
+
+def end_rows(data_: dict, config: dict) -> list[list[str]]:
+    """Per α: training accuracy and, at the end, Î, its null and the excess over log 2 with
+    both numbers of copies (mean ± std over seeds)."""
+    from lsutils.report import mean_std
+
+    rows = []
+    for alpha in [float(a) for a in config["alphas"]]:
+        mine = [r for r in data_["runs"] if r["alpha"] == alpha]
+        end = [r["curve"][-1] for r in mine]
+        rows.append([f"{alpha:g}", mean_std([100 * r["accuracy"]["train"] for r in mine]),
+                     mean_std([p["mi"] for p in end], 3), mean_std([p["mi_null"] for p in end], 3),
+                     mean_std([p["mi_large"] for p in end], 3), mean_std([p["mi_large_null"] for p in end], 3),
+                     mean_std([excess(p) for p in end], 3)])
+    return rows
+
+
+END_HEADER = ("α", "train acc. (%)", "Î, L = 5", "null", "Î, large L", "null",
+              "Î − null − log 2")

@@ -1,0 +1,201 @@
+"""Guo et al. (TMLR 2025) on Fashion-MNIST: smoothing reaches neural collapse sooner and stronger.
+
+Networks trained to the end with α = 0 and 0.1 (paired seeds); at every epoch the training
+features are measured: NC1, NC2 of the class means and of the templates, NC3, the training
+margin. ``claims`` compares epochs to a fixed NC1, NC1 and NC2 at the end, and NC2 at matched
+NC1; the chapter sets the final margins beside the unconstrained-features model (``lsutils.ufm``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from lsutils import data, geometry, stats, train
+from lsutils.experiments.accuracy_clustering import Network, _layer, _network, logit_gaps
+from lsutils.results import experiment
+
+__all__ = ["CollapseConfig", "Gates", "collapse", "claims", "epochs_to", "at_matched_nc1"]
+
+
+@dataclass(frozen=True)
+class Gates:
+    train_accuracy: float = 0.99   # every run, on its training images
+    nc1_reached: float = 1.0       # "sooner": epochs until NC1 ≤ this value
+
+
+@dataclass(frozen=True)
+class CollapseConfig:
+    network: Network
+    alphas: tuple[float, ...] = (0.0, 0.1)
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    dataset: str = "fashion_mnist"
+    train_size: int = 0
+    curve_points: int = 40     # measurements over training
+    gates: Gates = Gates()
+
+
+def _measure(model, x, y, k: int) -> dict:
+    w, b = _layer(model)
+    h = train.extract_features(model, x, bf16=False).double()
+    z = h @ w.T + b
+    nc2, nc2w = geometry.nc2(h, y, k), geometry.nc2_templates(w)
+    return {"accuracy": (z.argmax(1) == y).double().mean().item(), "nc1": geometry.nc1(h, y, k),
+            "nc2": nc2["equiangular"], "nc2_equinorm": nc2["equinorm"], "nc2_templates": nc2w["equiangular"],
+            "nc3": geometry.nc3(h, y, k, w), **logit_gaps(z.float(), y),
+            "feature_norm": h.norm(dim=1).mean().item(), "weight_norm": w.norm(dim=1).mean().item()}
+
+
+def _run(cfg: CollapseConfig, alpha: float, seed: int) -> dict:
+    info = data.DATASETS[cfg.dataset]
+    xtr, ytr = data.load_split(cfg.dataset, "train", limit=cfg.train_size)
+    total = train.total_steps(len(xtr), cfg.network.train.epochs, cfg.network.train.batch_size)
+    per_epoch = train.steps_per_epoch(len(xtr), cfg.network.train.batch_size)
+    tcfg = train.TrainConfig(**{**cfg.network.train.__dict__, "eps": alpha, "seed": seed,
+                                "eval_every": max(1, total // cfg.curve_points)})
+    torch.manual_seed(seed)
+    model = _network(cfg.network, info)
+    model, hist = train.train(model, xtr, ytr, tcfg,
+                              hooks={"m": lambda m: _measure(m, xtr, ytr, info.num_classes)})
+    return {"alpha": alpha, "seed": seed, "arch": cfg.network.arch, "images_per_s": hist.images_per_s,
+            "curve": [{"epoch": e["step"] / per_epoch, **e["m"]} for e in hist.evals]}
+
+
+def _cpu_recipe(epochs: float) -> train.TrainConfig:
+    return train.TrainConfig(epochs=epochs, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="cosine")
+
+
+PRESETS = {
+    "smoke": CollapseConfig(Network("resnet8", 4, _cpu_recipe(2)), seeds=(0, 1), train_size=256, curve_points=4),
+    "cpu": CollapseConfig(Network("resnet8", 8, _cpu_recipe(40)), train_size=3_000),
+    "gpu": CollapseConfig(Network("resnet56", 16, train.TrainConfig(
+        epochs=60, batch_size=128, lr=0.1, weight_decay=1e-4, schedule="cosine")), curve_points=60),
+}
+
+
+@experiment("collapse", version=1, presets=PRESETS)
+def collapse(cfg: CollapseConfig, memo) -> dict:
+    """NC1–NC3 and margins over training, with and without smoothing (Guo et al. 2025)."""
+    shared = {k: getattr(cfg, k) for k in ("network", "dataset", "train_size", "curve_points")}
+    runs = [memo(f"alpha={alpha}_seed={seed}", lambda a=alpha, s=seed: _run(cfg, a, s),
+                 run_config={**shared, "alpha": alpha, "seed": seed})
+            for seed in cfg.seeds for alpha in tqdm(cfg.alphas, desc="collapse", leave=False)]
+    return {"runs": runs, "num_classes": data.DATASETS[cfg.dataset].num_classes}
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+def epochs_to(run: dict, threshold: float) -> float:
+    """First measured epoch with NC1 ≤ ``threshold``; the last epoch if never (censored)."""
+    for p in run["curve"]:
+        if p["nc1"] <= threshold:
+            return p["epoch"]
+    return run["curve"][-1]["epoch"]
+
+
+def at_matched_nc1(run: dict, level: float, key: str = "nc2") -> float:
+    """``key`` where NC1 first falls to ``level``, interpolated linearly in log NC1 between the
+    two measurements around the crossing; NaN if the run never reaches ``level``."""
+    curve = run["curve"]
+    for prev, cur in zip(curve, curve[1:]):
+        if prev["nc1"] > level >= cur["nc1"]:
+            t = (math.log(prev["nc1"]) - math.log(level)) / (math.log(prev["nc1"]) - math.log(cur["nc1"]))
+            return prev[key] + t * (cur[key] - prev[key])
+    if curve and curve[0]["nc1"] <= level:
+        return curve[0][key]
+    return math.nan
+
+
+def matched_level(runs: list[dict]) -> float:
+    """The NC1 level every run reaches: the largest final NC1 over runs."""
+    return max(r["curve"][-1]["nc1"] for r in runs)
+
+
+def claims(data_: dict, config: dict) -> list[dict]:
+    """α = 0.1 against α = 0, paired by seed: sooner (epochs to NC1 ≤ gate), stronger (final NC1,
+    final NC2), stronger NC2 at matched NC1."""
+    g = Gates(**config["gates"])
+    runs = data_["runs"]
+    a0, a1 = (float(a) for a in config["alphas"][:2])
+    worst = min(r["curve"][-1]["accuracy"] for r in runs)
+    prem = {"min_train_accuracy": worst, "fits": worst >= g.train_accuracy, "met": worst >= g.train_accuracy}
+    level = matched_level(runs)
+    specs = [("guo_sooner", f"smoothing reaches NC1 ≤ {g.nc1_reached:g} sooner", "epochs",
+              lambda r: epochs_to(r, g.nc1_reached)),
+             ("guo_nc1", "… ends with stronger NC1", "final NC1", lambda r: r["curve"][-1]["nc1"]),
+             ("guo_nc2", "… and stronger NC2", "final NC2 (equiangularity)", lambda r: r["curve"][-1]["nc2"]),
+             ("guo_matched", f"… and stronger NC2 at matched NC1 (= {level:.2f})", "NC2 at matched NC1",
+              lambda r: at_matched_nc1(r, level))]
+    out = []
+    for key, statement, measure, value in specs:
+        x = {r["seed"]: value(r) for r in runs if r["alpha"] == a0}
+        y = {r["seed"]: value(r) for r in runs if r["alpha"] == a1}
+        seeds = [s for s in sorted(set(x) & set(y)) if np.isfinite(x[s]) and np.isfinite(y[s])]
+        a, b = [x[s] for s in seeds], [y[s] for s in seeds]
+        diff = stats.paired_difference(a, b) if len(a) >= 2 else None
+        censored = sum(epochs_to(r, g.nc1_reached) == r["curve"][-1]["epoch"] and r["curve"][-1]["nc1"] > g.nc1_reached
+                       for r in runs) if key == "guo_sooner" else 0
+        verdict = ("not testable here" if diff is None else "premise not met" if not prem["met"]
+                   else stats.judge_effect(diff, -1))
+        out.append({"key": key, "source": "Guo et al. (2025)", "claim": statement, "arch": config["network"]["arch"],
+                    "measure": measure, "hard": _mean(a), "smoothed": _mean(b), "diff": diff, "verdict": verdict,
+                    "premise": prem, "censored": censored, "expected_sign": -1})
+    return out
+
+
+def _mean(xs) -> float:
+    return math.fsum(xs) / len(xs) if xs else math.nan
+
+
+# ----------------------------------------------------------------------------- what the chapter shows
+
+COLORS = {0.0: "tab:blue", 0.1: "tab:red"}
+
+
+def curve_panels(data_: dict, config: dict) -> list[dict]:
+    """NC1 and NC2 against epoch (mean and range over seeds), and NC2 against NC1 (every run)."""
+    from lsutils.plot import band
+
+    runs = data_["runs"]
+    by_time = []
+    for key, label, scale in (("nc1", "NC1 (training features)", "log"), ("nc2", "NC2, equiangularity", "log")):
+        series = []
+        for alpha in [float(a) for a in config["alphas"]]:
+            mine = [r for r in runs if r["alpha"] == alpha]
+            x = [p["epoch"] for p in mine[0]["curve"]]
+            mean, lo, hi = band([[p[key] for p in r["curve"]] for r in mine])
+            series.append({"x": x, "y": mean, "lo": lo, "hi": hi, "label": f"α = {alpha:g}",
+                           "color": COLORS.get(alpha, "k"), "marker": ""})
+        by_time.append({"title": label, "xlabel": "epoch", "ylabel": "", "yscale": scale, "series": series,
+                        "legend": key == "nc1"})
+    paths = []
+    for r in sorted(runs, key=lambda r: (r["alpha"], r["seed"])):
+        paths.append({"x": [p["nc1"] for p in r["curve"]], "y": [p["nc2"] for p in r["curve"]],
+                      "color": COLORS.get(r["alpha"], "k"), "marker": "", "ls": "-"})
+    level = matched_level(runs)
+    by_time.append({"title": "NC2 against NC1 (each run)", "xlabel": "NC1", "ylabel": "NC2", "xscale": "log",
+                    "yscale": "log", "series": paths, "legend": False,
+                    "vlines": [level]})
+    return by_time
+
+
+def margin_rows(data_: dict, config: dict, ufm_margin) -> list[list[str]]:
+    """Per α: final NC1, NC2, NC3, training margin z_y − mean_{j≠y} z_j, and the UFM's margin
+    ``ufm_margin(alpha)`` (None: no finite optimum)."""
+    from lsutils.report import mean_std
+
+    rows = []
+    for alpha in [float(a) for a in config["alphas"]]:
+        end = [r["curve"][-1] for r in data_["runs"] if r["alpha"] == alpha]
+        m = ufm_margin(alpha)
+        rows.append([f"{alpha:g}", mean_std([p["nc1"] for p in end], 3), mean_std([p["nc2"] for p in end], 3),
+                     mean_std([p["nc3"] for p in end], 3), mean_std([p["gap_mean_other"] for p in end]),
+                     "∞ (grows without bound)" if m is None else f"{m:.2f}"])
+    return rows
+
+
+MARGIN_HEADER = ("α", "NC1", "NC2", "NC3", "margin z_y − mean z_j", "UFM margin, λ → 0")
