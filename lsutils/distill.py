@@ -73,6 +73,8 @@ def hinton_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch
     the soft term scaled by T² so its gradient, ∝ (p(T) − pᵗ(T))/T, keeps its size as T grows.
     KL and the cross-entropy H(pᵗ(T), p(T)) differ by the teacher's entropy, a constant.
     """
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 <= beta <= 1:
+        raise ValueError(f"beta must be a real number in [0, 1], got {beta!r}")
     soft = distillation_loss(student_logits, teacher_logits, labels, temperature, 1.0)
     p_t = F.softmax(teacher_logits.detach().double() / temperature, dim=-1)
     teacher_entropy = -(p_t * p_t.clamp_min(1e-300).log()).sum(-1).mean().to(soft.dtype)

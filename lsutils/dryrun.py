@@ -47,7 +47,7 @@ import torch
 from torch import nn
 from torch.utils.weak import WeakIdKeyDictionary
 
-__all__ = ["DEFAULT_IMAGES_PER_S", "CPU_LIMITS", "CUDA_LIMITS", "REPRODUCTION", "default_limits", "dry_run",
+__all__ = ["DEFAULT_IMAGES_PER_S", "CPU_LIMITS", "CUDA_LIMITS", "REPRODUCTION", "AFTER", "default_limits", "dry_run",
            "active", "train_config", "cap_split", "model_name", "summarize", "cost", "temporary_results",
            "plan_experiment", "plan_preset", "format_plan"]
 
@@ -74,7 +74,10 @@ def default_limits(device: str | torch.device | None = None) -> dict:
 
 
 REPRODUCTION = ("accuracy_clustering", "calibration", "distillation", "distillation_mnist_style", "information")
-"""The experiments of the reproduction part (Müller et al. 2019): what ``tools/gpu_run.py`` runs."""
+"""The experiments of the reproduction part (Müller et al. 2019): what ``tools/gpu_run.py`` runs first."""
+
+AFTER = ("selective", "transfer", "collapse")
+"""The experiments of the part "After Müller": ``tools/gpu_run.py`` runs them after the reproductions."""
 
 
 @dataclass

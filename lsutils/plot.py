@@ -186,7 +186,7 @@ def series_panels(panels: Sequence[dict], height: float = 2.8, cols: int | None 
         ax.set_xscale(panel.get("xscale", "linear"))
         ax.set_yscale(panel.get("yscale", "linear"))
         ax.grid(alpha=0.25)
-        if panel.get("legend", True):
+        if panel.get("legend", True) and ax.get_legend_handles_labels()[0]:
             ax.legend(frameon=False, loc=panel.get("legend_loc", "best"))
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)

@@ -89,6 +89,13 @@ def minimiser(num_classes: int, n_per_class: int, dim: int, eps: float, lambda_w
 def objective(w: torch.Tensor, h: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, eps: float,
               lambda_w: float, lambda_h: float, lambda_b: float) -> torch.Tensor:
     """L(W, H, b) of the module docstring (mean smoothed cross-entropy plus the three penalties)."""
+    _check(w.shape[0], 1, eps)
+    for name, v in (("lambda_w", lambda_w), ("lambda_h", lambda_h), ("lambda_b", lambda_b)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 <= v < math.inf):
+            raise ValueError(f"{name} must be a finite real number >= 0, got {v!r}")
+    if h.shape[1] != w.shape[1] or labels.shape != (h.shape[0],) or b.shape != (w.shape[0],):
+        raise ValueError(f"shapes must be w (K, d), h (N, d), b (K,), labels (N,); got w {tuple(w.shape)}, "
+                         f"h {tuple(h.shape)}, b {tuple(b.shape)}, labels {tuple(labels.shape)}")
     ce = F.cross_entropy(h @ w.T + b, labels, label_smoothing=eps)
     return ce + lambda_w / 2 * w.pow(2).sum() + lambda_h / 2 * h.pow(2).sum() + lambda_b / 2 * b.pow(2).sum()
 
@@ -98,6 +105,10 @@ def fit(num_classes: int, n_per_class: int, dim: int, eps: float, lambda_w: floa
     """Minimise the UFM from a random start with L-BFGS (float64); return W, H, b, the loss and
     the number of iterations used."""
     k, n, eps = _check(num_classes, n_per_class, eps)
+    if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < 1:
+        raise ValueError(f"dim must be an integer >= 1, got {dim!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
     gen = torch.Generator().manual_seed(seed)
     w = torch.randn(k, dim, generator=gen, dtype=torch.float64).requires_grad_()
     h = torch.randn(k * n, dim, generator=gen, dtype=torch.float64).requires_grad_()
@@ -123,6 +134,8 @@ def hessian_condition(num_classes: int, n_per_class: int, dim: int, eps: float, 
     """Eigenvalues of the Hessian of L at the closed-form minimiser (all of W, H, b) and the
     condition number λ_max / λ_min over the eigenvalues above ``rel_tol``·λ_max — the zero ones
     are the directions L cannot see (rotations of the feature space)."""
+    if isinstance(rel_tol, bool) or not isinstance(rel_tol, numbers.Real) or not 0 < rel_tol < 1:
+        raise ValueError(f"rel_tol must be a real number in (0, 1), got {rel_tol!r}")
     w, h, b, labels = minimiser(num_classes, n_per_class, dim, eps, lambda_w, lambda_h)
     sizes = (w.numel(), h.numel(), b.numel())
 

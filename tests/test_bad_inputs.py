@@ -18,11 +18,11 @@ import pytest
 import torch
 
 from lsutils import (data, distill, geometry, info, losses, metrics, models, multilabel, packed,
-                     plan, plot, report, simplex, stats, targets, tasks, theory, torch_reference, train,
-                     verdicts)
+                     plan, plot, report, selective, simplex, stats, targets, tasks, theory, torch_reference,
+                     train, ufm, verdicts)
 
 MODULES = [targets, losses, theory, metrics, geometry, info, simplex, distill, tasks, multilabel,
-           stats, report, data, train, models, plan, packed, torch_reference, plot, verdicts]
+           stats, report, data, train, models, plan, packed, torch_reference, plot, verdicts, selective, ufm]
 NAN, INF = float("nan"), float("inf")
 
 Z = torch.randn(4, 3)                       # logits, K = 3
@@ -177,6 +177,27 @@ CASES = [
     (plot.learning_curves, lambda: plot.learning_curves({}), "curves"),
     (plot.distance_vs_confusion, lambda: plot.distance_vs_confusion({}), "points"),
     (plot.close, lambda: plot.close("figure"), "fig"),
+    (plot.series_panels, lambda: plot.series_panels([]), "panels"),
+    (plot.band, lambda: plot.band([]), "values_per_seed"),
+    (report.claims_admonition, lambda: report.claims_admonition("x", []), "claims"),
+    (geometry.class_separation, lambda: geometry.class_separation(torch.zeros(6, 5), HY, 3), "features"),
+    (distill.hinton_distillation_loss, lambda: distill.hinton_distillation_loss(Z, Z, Y, 1.0, 1.5), "beta"),
+    # selective
+    (selective.risk_coverage, lambda: selective.risk_coverage([1.0, NAN], [True, False]), "scores"),
+    (selective.aurc, lambda: selective.aurc([1.0, 2.0], [True]), "correct"),
+    (selective.optimal_aurc, lambda: selective.optimal_aurc(-0.1), "error_rate"),
+    (selective.e_aurc, lambda: selective.e_aurc([], []), "scores"),
+    (selective.risk_at_coverage, lambda: selective.risk_at_coverage([1.0], [True], 1.5), "coverage"),
+    (selective.max_softmax, lambda: selective.max_softmax(np.full((2, 3), NAN)), "logits"),
+    (selective.max_logit_pnorm, lambda: selective.max_logit_pnorm(P, 0.5), "p"),
+    (selective.choose_p, lambda: selective.choose_p(P, [True] * 4, ps=()), "ps"),
+    # ufm
+    (ufm.closed_form, lambda: ufm.closed_form(10, 5, 0.1, -1.0, 1e-3), "lambda_w"),
+    (ufm.simplex_etf, lambda: ufm.simplex_etf(4, 2), "dim"),
+    (ufm.minimiser, lambda: ufm.minimiser(4, 0, 5, 0.1, 1e-3, 1e-3), "n_per_class"),
+    (ufm.objective, lambda: ufm.objective(W, H, B, HY, 1.5, 0.0, 0.0, 0.0), "eps"),
+    (ufm.fit, lambda: ufm.fit(3, 2, 0, 0.1, 1e-3, 1e-3, 1e-3), "dim"),
+    (ufm.hessian_condition, lambda: ufm.hessian_condition(3, 2, 3, 0.1, 1e-3, 1e-3, 1e-3, rel_tol=0.0), "rel_tol"),
     (verdicts.claim_table_rows, lambda: verdicts.claim_table_rows([{"claim": "x"}]), "claims"),
     # data
     (data.get_info, lambda: data.get_info("imagenet"), "name"),

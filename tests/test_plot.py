@@ -57,3 +57,19 @@ def test_new_figure_refuses_a_figure_wider_than_the_page():
         plot.new_figure(1, 1, 3, width=9)
     with pytest.raises(ValueError, match="height"):
         plot.new_figure(1, 1, 0)
+
+
+def test_series_panels_and_band():
+    mean, lo, hi = plot.band([[1.0, 2.0], [3.0, 0.0]])
+    assert mean.tolist() == [2.0, 1.0] and lo.tolist() == [1.0, 0.0] and hi.tolist() == [3.0, 2.0]
+    panels = [{"title": "a", "series": [{"x": [0, 1], "y": [1, 2], "lo": [0, 1], "hi": [2, 3], "label": "s",
+                                         "bars": True, "annotate": ["p", "q"]}], "hlines": [(1.5, "h", "--")]},
+              {"title": "b", "yscale": "log", "vlines": [0.5],
+               "series": [{"x": [0, 1], "y": [1, 2], "lo": [0.5, 1], "hi": [2, 3]}]},
+              {"title": "c", "series": []}]
+    fig = plot.series_panels(panels, height=2.0, cols=2)
+    w, h = fig.get_size_inches()
+    assert w <= plot.PAGE_WIDTH and h == pytest.approx(4.0)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["a", "b", "c"] and visible[1].get_yscale() == "log"
+    plot.close(fig)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from lsutils import report
 from lsutils.report import mean_std, summarise
 
 
@@ -87,3 +88,14 @@ def test_combined_verdict():
     assert combined_verdict(["not resolved", "not testable here"]) == "not resolved"
     with pytest.raises(ValueError, match="verdicts"):
         combined_verdict(["maybe"])
+
+
+def test_claims_admonition_combines_and_lists_every_setting():
+    diff = {"mean": 0.5, "low": 0.1, "high": 0.9}
+    claims = [{"arch": "a", "measure": "m", "hard": 1.0, "smoothed": 1.5, "diff": diff, "verdict": "reproduced"},
+              {"arch": "b", "measure": "m", "hard": 1.0, "smoothed": 1.0, "diff": None, "verdict": "not testable here",
+               "note": "why"}]
+    text = report.claims_admonition("Claim", claims, "Body.")
+    assert text.startswith("```{admonition} Claim: partly\n:class: verdict-partly")
+    assert "- a: m 1.00 → 1.50, Δ +0.50 [+0.10, +0.90]: **reproduced**" in text
+    assert "- b: m 1.00 → 1.00: **not testable here** (why)" in text and "Body." in text

@@ -312,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
     from lsutils import data, dryrun, results
 
     results._load_registry()
-    names = list(dict.fromkeys(args.only or dryrun.REPRODUCTION))
+    names = list(dict.fromkeys(args.only or dryrun.REPRODUCTION + dryrun.AFTER))
     unknown = [n for n in names if n not in results.REGISTRY]
     if unknown:
         log(f"error: unknown experiment(s) {unknown}; registered: {', '.join(sorted(results.REGISTRY))}")

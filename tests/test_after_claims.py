@@ -1,0 +1,172 @@
+"""The claims() of the distillation, MNIST-style, information, selective, transfer and collapse
+experiments on constructed runs: known effects give the verdicts they must, gates override the
+statistics, and the helpers agree with direct computations."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lsutils import distill, stats
+from lsutils.experiments import collapse, distillation, information, mnist_style, selective, transfer
+
+SEEDS = (0, 1, 2, 3, 4)
+JITTER = (0.0, 0.1, -0.1, 0.05, -0.05)
+
+
+# ----------------------------------------------------------------------------- distillation (Figure 5)
+
+def test_matched_temperature_against_a_grid():
+    torch.manual_seed(0)
+    z, y = torch.randn(300, 10), torch.arange(300) % 10
+    z[torch.arange(300), y] += 6
+    target = 0.3
+    t_star = distillation.matched_temperature(z, y, target)
+    grid = torch.linspace(0.5, 20, 4000)
+    gammas = torch.tensor([distillation.gamma_at(z, y, float(t)) for t in grid])
+    t_grid = float(grid[(gammas - target).abs().argmin()])
+    assert t_star == pytest.approx(t_grid, abs=0.01)
+    assert distillation.gamma_at(z, y, t_star) == pytest.approx(target, abs=1e-6)
+    assert distillation.gamma_at(z, y, 1.0) == pytest.approx(
+        distill.equivalent_smoothing(torch.softmax(z.double(), 1), y))
+    assert distillation.matched_temperature(z, y, 1.5) is None       # γ ≤ K/(K−1)·(1 − 1/K) = 1
+
+
+def _fig5_runs(student_gain=1.0, teacher_fit=1.0, gamma_hard=0.01, smoothed_fit=1.0):
+    """Teachers α ∈ {0, 0.3}: the hard teacher's students beat the smoothed one's by ``student_gain``."""
+    runs = []
+    for s, j in zip(SEEDS, JITTER):
+        def run(role, alpha, t, acc, **kw):
+            runs.append({"role": role, "alpha": alpha, "temperature": t, "seed": s, "parameters": kw.pop("p", 10),
+                         "train": {"accuracy": kw.pop("fit", 1.0)}, "val": {"accuracy": acc / 100},
+                         "test": {"accuracy": (acc + j) / 100}, **kw})
+        run("teacher", 0.0, None, 85, p=20, fit=teacher_fit, gamma={"1": gamma_hard, "4": 0.5})
+        run("teacher", 0.3, None, 86, p=20, fit=smoothed_fit, gamma={"1": 0.3, "4": 0.8})
+        for t in (1.0, 4.0):
+            run("student", 0.0, t, 83 + student_gain)
+            run("student", 0.3, t, 83 if t == 1 else 82)
+            run("hinton", 0.0, t, 83)
+            run("hinton", 0.3, t, 83 if t == 1 else 82)
+        run("matched", 0.3, 2.0, 83 + student_gain)
+        run("direct", 0.0, None, 80)
+        run("direct", 0.3, None, 80.5)
+    return runs
+
+
+CFG5 = {"alphas": [0.0, 0.3], "temperatures": [1.0, 4.0], "high_temperature": 4.0, "hinton_temperatures": [1.0, 4.0],
+        "hinton_beta": 0.5, "student": {"arch": "mlp"}, "gates": {}}
+
+
+def test_figure5_claims_on_constructed_runs():
+    got = {c["key"]: c["verdict"] for c in distillation.claims({"runs": _fig5_runs()}, CFG5)}
+    assert got["fig5_teacher"] == "reproduced"          # 86 > 85 on every seed
+    assert got["fig5_matched"] == "reproduced"          # hard teacher's student 1 point better
+    assert got["fig5_best"] == "reproduced"
+    assert got["shen"] == "refuted"                     # smoothed student 1 point worse > 0.5 margin
+    assert got["chandrasegaran"] == "reproduced"        # T = 4 is worse for the smoothed teacher
+    assert got["chandrasegaran_hinton"] == "reproduced"
+    even = {c["key"]: c["verdict"] for c in distillation.claims({"runs": _fig5_runs(student_gain=0.0)}, CFG5)}
+    assert even["shen"] == "reproduced" and even["fig5_matched"] == "not resolved"
+
+
+def test_figure5_gates():
+    for runs in (_fig5_runs(teacher_fit=0.95), _fig5_runs(gamma_hard=0.2)):
+        assert {c["verdict"] for c in distillation.claims({"runs": runs}, CFG5)} == {"premise not met"}
+    only = distillation.claims({"runs": _fig5_runs(smoothed_fit=0.9)}, CFG5)   # the α = 0.3 teacher misses
+    assert len(only) == 1 and only[0]["verdict"] == "premise not met"
+    assert only[0]["premise"]["excluded"] == [0.3]
+
+
+# ----------------------------------------------------------------------------- MNIST-style
+
+def test_mnist_style_claims():
+    runs = []
+    for s, j in zip(SEEDS, JITTER):
+        for role, alpha, acc in (("teacher", 0.0, 0.990), ("teacher", 0.1, 0.992), ("student", 0.0, 0.989),
+                                 ("student", 0.1, 0.985), ("baseline", None, 0.980)):
+            runs.append({"role": role, "dataset": "fashion_mnist", "alpha": alpha, "seed": s,
+                         "train": {"accuracy": 1.0}, "test": {"accuracy": acc + j / 1000}})
+    data_ = {"runs": runs, "availability": {"fashion_mnist": "present", "mnist": "not present"}}
+    got = {c["key"]: c for c in mnist_style.claims(data_, {"alphas": [0.0, 0.1], "gates": {}})}
+    assert got["mnist_teacher"]["verdict"] == "reproduced" and got["mnist_student"]["verdict"] == "reproduced"
+    assert got["mnist_student"]["diff"]["mean"] == pytest.approx(0.4)          # error points
+    assert mnist_style.error(runs[0]) == pytest.approx(100 * (1 - runs[0]["test"]["accuracy"]))
+
+
+# ----------------------------------------------------------------------------- information (Figure 6)
+
+def test_excess_and_information_claims():
+    point = {"mi": 1.0, "mi_null": 0.1, "mi_large": 0.8, "mi_large_null": 0.01}
+    assert information.excess(point) == pytest.approx(0.8 - 0.01 - math.log(2))
+    assert information.excess(point, large=False) == pytest.approx(1.0 - 0.1 - math.log(2))
+    runs = []
+    for s, j in zip(SEEDS[:3], JITTER):
+        for alpha, mi in ((0.0, 2.0), (0.1, math.log(2) + 0.02)):
+            end = {"mi": mi + j, "mi_null": 0.01, "mi_large": mi + j / 10, "mi_large_null": 0.01}
+            runs.append({"alpha": alpha, "seed": s, "accuracy": {"train": 1.0}, "curve": [end]})
+    cfg = {"alphas": [0.0, 0.1], "copies": 5, "copies_large": 50, "network": {"arch": "resnet8"}, "gates": {}}
+    got = {c["key"]: c["verdict"] for c in information.claims({"runs": runs}, cfg)}
+    assert got == {"fig6_lower": "reproduced", "fig6_lower_large": "reproduced", "fig6_log2": "reproduced"}
+
+
+# ----------------------------------------------------------------------------- selective
+
+def test_selective_claims():
+    runs = []
+    for s, j in zip(SEEDS, JITTER):
+        for alpha, aurc, pn in ((0.0, 3.0, 2.9), (0.2, 4.0, 3.05)):
+            sc = {"aurc": aurc + j, "e_aurc": aurc / 2 + j, "risk@0.2": aurc / 3 + j}
+            runs.append({"alpha": alpha, "seed": s, "accuracy": {"train": 1.0},
+                         "scores": {"msp": sc, "pnorm": {"aurc": pn + j}}})
+    got = {c["key"]: c["verdict"] for c in selective.claims({"runs": runs}, {"alphas": [0.0, 0.2], "gates": {}})}
+    assert got == {"xia_aurc": "reproduced", "xia_eaurc": "reproduced", "xia_low": "reproduced",
+                   "xia_fix": "reproduced"}
+
+
+# ----------------------------------------------------------------------------- transfer
+
+def test_transfer_claims_and_probes():
+    runs = []
+    for s, j in zip(SEEDS, JITTER):
+        for alpha, r2, lin in ((0.0, 0.5, 0.80), (0.3, 0.7, 0.75)):
+            runs.append({"alpha": alpha, "seed": s, "accuracy": {"train": 1.0}, "r2": r2 + j / 10,
+                         "target": {"linear": {"test": lin + j / 100}, "knn": {"test": lin + j / 100}},
+                         "digits": {"linear": {"test": lin}}})
+    got = {c["key"]: c["verdict"] for c in transfer.claims({"runs": runs}, {"alphas": [0.0, 0.3], "digits": False,
+                                                                            "gates": {}})}
+    assert got == {"kornblith_r2": "reproduced", "kornblith_linear": "reproduced", "kornblith_knn": "reproduced"}
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 4)) * 4
+    make = lambda n: (centres[np.arange(n) % 3] + rng.normal(size=(n, 4)), np.arange(n) % 3)  # noqa: E731
+    lin = transfer.linear_probe(make(150), make(60), make(90))
+    knn = transfer.knn_probe(make(150), make(60), make(90))
+    assert lin["test"] > 0.9 and knn["test"] > 0.9 and lin["C"] in transfer.C_GRID and knn["k"] in transfer.K_GRID
+    d = transfer.digits_28()
+    assert [len(d[s][0]) for s in ("train", "val", "test")] == [900, 300, 597]
+    assert d["train"][0].dtype == torch.uint8 and d["train"][0].shape[1:] == (1, 28, 28)
+
+
+# ----------------------------------------------------------------------------- collapse
+
+def test_matched_nc1_interpolates_in_log_nc1():
+    run = {"curve": [{"epoch": 1, "nc1": 4.0, "nc2": 0.8}, {"epoch": 2, "nc1": 1.0, "nc2": 0.4},
+                     {"epoch": 3, "nc1": 0.25, "nc2": 0.2}]}
+    assert collapse.at_matched_nc1(run, 2.0) == pytest.approx(0.6)       # log-midpoint of 4 and 1
+    assert collapse.at_matched_nc1(run, 0.5) == pytest.approx(0.3)
+    assert math.isnan(collapse.at_matched_nc1(run, 0.1))
+    assert collapse.epochs_to(run, 1.0) == 2 and collapse.epochs_to(run, 0.1) == 3
+
+
+def test_collapse_claims():
+    runs = []
+    for s, j in zip(SEEDS, JITTER):
+        for alpha, scale in ((0.0, 1.0), (0.1, 0.5)):
+            nc1 = [scale * 8 / e + j / 100 for e in range(1, 9)]
+            curve = [{"epoch": e, "nc1": v, "nc2": 1 + 0.1 * math.log(v), "accuracy": 1.0}
+                     for e, v in zip(range(1, 9), nc1)]
+            runs.append({"alpha": alpha, "seed": s, "curve": curve})
+    cfg = {"alphas": [0.0, 0.1], "network": {"arch": "resnet8"}, "gates": {"nc1_reached": 2.0}}
+    got = {c["key"]: c["verdict"] for c in collapse.claims({"runs": runs}, cfg)}
+    assert got == {"guo_sooner": "reproduced", "guo_nc1": "reproduced", "guo_nc2": "reproduced",
+                   "guo_matched": "not resolved"}    # NC2 a function of NC1 alike in both arms
