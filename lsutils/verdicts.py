@@ -11,7 +11,7 @@ import importlib
 
 from lsutils import results
 
-__all__ = ["CHAPTERS", "book_claims", "claim_table_rows"]
+__all__ = ["CHAPTERS", "book_claims", "claim_table_rows", "grouped"]
 
 # experiment -> the page (path from the book's root, no suffix) where its claims are discussed
 CHAPTERS = {
@@ -31,8 +31,11 @@ def book_claims() -> list[dict]:
     experiment without a stored result contributes one row saying so."""
     rows = []
     for name, doc in CHAPTERS.items():
-        import lsutils.experiments  # noqa: F401  (registers every experiment)
-        module = importlib.import_module(results.get(name).fn.__module__)
+        try:
+            module = importlib.import_module(f"lsutils.experiments.{name}")
+        except ModuleNotFoundError:   # an experiment registered by a module of another name
+            import lsutils.experiments  # noqa: F401  (registers every experiment)
+            module = importlib.import_module(results.get(name).fn.__module__)
         try:
             res = results.best(name)
         except results.ResultError as exc:
@@ -54,3 +57,19 @@ def claim_table_rows(claims: list[dict]) -> list[list[str]]:
             raise ValueError(f"claims must be rows of book_claims() (source, claim, where, verdict, doc), got {c!r}")
     return [[f"{c['source']}: {c['claim']}", c["where"], f"**{c['verdict']}**", f"{{doc}}`/{c['doc']}`"]
             for c in claims]
+
+
+def grouped(claims: list[dict]) -> list[dict]:
+    """One row per (chapter, source, claim): the settings it was judged in joined, and their
+    ``report.combined_verdict`` — the front page's short form of ``book_claims``."""
+    from lsutils.report import combined_verdict
+
+    out: dict[tuple, dict] = {}
+    for c in claims:
+        if not {"source", "claim", "where", "verdict", "doc"} <= set(c):
+            raise ValueError(f"claims must be rows of book_claims() (source, claim, where, verdict, doc), got {c!r}")
+        row = out.setdefault((c["doc"], c["source"], c["claim"]), {**c, "where": [], "verdicts": []})
+        row["where"].append(c["where"])
+        row["verdicts"].append(c["verdict"])
+    return [{**r, "where": ", ".join(dict.fromkeys(r["where"])), "verdict": combined_verdict(r.pop("verdicts"))}
+            for r in out.values()]

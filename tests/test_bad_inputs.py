@@ -198,6 +198,7 @@ CASES = [
     (ufm.objective, lambda: ufm.objective(W, H, B, HY, 1.5, 0.0, 0.0, 0.0), "eps"),
     (ufm.fit, lambda: ufm.fit(3, 2, 0, 0.1, 1e-3, 1e-3, 1e-3), "dim"),
     (ufm.hessian_condition, lambda: ufm.hessian_condition(3, 2, 3, 0.1, 1e-3, 1e-3, 1e-3, rel_tol=0.0), "rel_tol"),
+    (verdicts.grouped, lambda: verdicts.grouped([{"claim": "x"}]), "claims"),
     (verdicts.claim_table_rows, lambda: verdicts.claim_table_rows([{"claim": "x"}]), "claims"),
     # data
     (data.get_info, lambda: data.get_info("imagenet"), "name"),

@@ -27,3 +27,12 @@ def test_book_claims_reads_each_experiments_claims(results_tmp, monkeypatch):
     assert (row["source"], row["where"], row["verdict"], row["preset"]) == ("Table 9", "net", "refuted", "cpu")
     assert verdicts.claim_table_rows([row])[0] == [
         "Table 9: x helps", "net", "**refuted**", "{doc}`/chapters/x/fake`"]
+
+
+def test_grouped_joins_settings_and_combines_verdicts():
+    rows = [{"doc": "d", "source": "S", "claim": "c", "where": "resnet8", "verdict": "reproduced"},
+            {"doc": "d", "source": "S", "claim": "c", "where": "mlp", "verdict": "refuted"},
+            {"doc": "d", "source": "S", "claim": "e", "where": "mlp", "verdict": "refuted"}]
+    got = verdicts.grouped(rows)
+    assert [(g["claim"], g["where"], g["verdict"]) for g in got] == [("c", "resnet8, mlp", "partly"),
+                                                                     ("e", "mlp", "refuted")]
