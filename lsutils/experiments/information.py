@@ -213,7 +213,7 @@ def figure6_panels(data_: dict, config: dict) -> list[dict]:
                         "ls": ":", "marker": ""}]
         panels.append({"title": f"L = {copies} copies", "xlabel": "epoch", "ylabel": "Î (nats)",
                        "series": series, "legend": key == "mi",
-                       "hlines": [(data_["log_n"], "log N", "--"), (math.log(2), "log 2", "-.")]})
+                       "hlines": [(math.log(2), "log 2", "-.")]})
     return panels
 
 
