@@ -55,7 +55,7 @@ def _fig5_runs(student_gain=1.0, teacher_fit=1.0, gamma_hard=0.01, smoothed_fit=
 
 
 CFG5 = {"alphas": [0.0, 0.3], "temperatures": [1.0, 4.0], "high_temperature": 4.0, "hinton_temperatures": [1.0, 4.0],
-        "hinton_beta": 0.5, "student": {"arch": "mlp"}, "gates": {}}
+        "hinton_beta": 0.5, "student": {"arch": "mlp"}, "teacher": {"arch": "resnet8"}, "gates": {}}
 
 
 def test_figure5_claims_on_constructed_runs():

@@ -329,7 +329,9 @@ def claims(data_: dict, config: dict) -> list[dict]:
         else:
             verdict = stats.judge_effect(diff, sign)
         out.append({"key": key, "source": source, "claim": statement, "kind": kind,
-                    "measure": "test accuracy (points)", "arch": config["student"]["arch"],
+                    "measure": "test accuracy (points)",
+                    "arch": (f"{config['teacher']['arch']} teachers" if key == "fig5_teacher"
+                             else f"{config['student']['arch']} students"),
                     "hard": sum(a) / len(a) if a else math.nan, "smoothed": sum(b) / len(b) if b else math.nan,
                     "diff": diff, "verdict": verdict, "premise": prem,
                     **({"margin": g.harm_margin} if kind == "harm" else {"expected_sign": sign})})
