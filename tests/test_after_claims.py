@@ -115,13 +115,16 @@ def test_excess_and_information_claims():
 def test_selective_claims():
     runs = []
     for s, j in zip(SEEDS, JITTER):
-        for alpha, aurc, pn in ((0.0, 3.0, 2.9), (0.2, 4.0, 3.05)):
+        for alpha, aurc, pn, fit in ((0.0, 3.0, 2.9, 1.0), (0.2, 4.0, 3.05, 1.0), (0.6, 4.0, 3.0, 0.95)):
             sc = {"aurc": aurc + j, "e_aurc": aurc / 2 + j, "risk@0.2": aurc / 3 + j}
-            runs.append({"alpha": alpha, "seed": s, "accuracy": {"train": 1.0},
+            runs.append({"alpha": alpha, "seed": s, "accuracy": {"train": fit},
                          "scores": {"msp": sc, "pnorm": {"aurc": pn + j}}})
-    got = {c["key"]: c["verdict"] for c in selective.claims({"runs": runs}, {"alphas": [0.0, 0.2], "gates": {}})}
+    claims = selective.claims({"runs": runs}, {"alphas": [0.0, 0.2, 0.6], "gates": {}})
+    got = {c["key"]: c["verdict"] for c in claims if c["alpha"] == 0.2}
     assert got == {"xia_aurc": "reproduced", "xia_eaurc": "reproduced", "xia_low": "reproduced",
                    "xia_fix": "reproduced"}
+    # the α = 0.6 networks miss the training-accuracy gate: only their comparisons are void
+    assert {c["verdict"] for c in claims if c["alpha"] == 0.6} == {"premise not met"}
 
 
 # ----------------------------------------------------------------------------- transfer

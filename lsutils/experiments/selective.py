@@ -94,7 +94,8 @@ def _cpu_recipe(epochs: float) -> train.TrainConfig:
 PRESETS = {
     "smoke": SelectiveConfig(Network("mlp", 32, _cpu_recipe(1)), alphas=(0.0, 0.2), seeds=(0, 1),
                              train_size=512, val_size=256, test_size=256, curve_points=10),
-    "cpu": SelectiveConfig(Network("mlp", 512, _cpu_recipe(30)), train_size=10_000),
+    # 60 epochs: at 30 the smoothed networks fit 94.5–99.2 % of their training images, under the gate
+    "cpu": SelectiveConfig(Network("mlp", 512, _cpu_recipe(60)), train_size=10_000),
     "gpu": SelectiveConfig(Network("resnet56", 16, train.TrainConfig(
         epochs=60, batch_size=128, lr=0.1, weight_decay=1e-4, schedule="cosine", crop_padding=2, flip=True))),
 }
@@ -124,16 +125,19 @@ def _pair(runs, a0, a1, va, vb=None):
 
 
 def claims(data_: dict, config: dict) -> list[dict]:
-    """Per smoothed α, against α = 0 (paired by seed): smoothing raises AURC and E-AURC under MSP
+    """Per smoothed α, against α = 0 (paired by seed; both arms must fit their training images,
+    else "premise not met" for that α): smoothing raises AURC and E-AURC under MSP
     and the risk at 20 % coverage; with normalised logits the smoothed network's AURC is within
     the margin of (or below) the unsmoothed network's under MSP."""
     g = Gates(**config["gates"])
     runs = data_["runs"]
-    worst = min(r["accuracy"]["train"] for r in runs)
-    prem = {"min_train_accuracy": worst, "fits": worst >= g.train_accuracy, "met": worst >= g.train_accuracy}
+    fit = {float(a): min(r["accuracy"]["train"] for r in runs if r["alpha"] == a) for a in config["alphas"]}
     msp = lambda key: lambda r: r["scores"]["msp"][key]  # noqa: E731
     out = []
     for a1 in [float(a) for a in config["alphas"] if a > 0]:
+        worst = min(fit[0.0], fit[a1])   # both arms of the comparison must fit their training images
+        prem = {"min_train_accuracy": worst, "train_accuracy": fit, "fits": worst >= g.train_accuracy,
+                "met": worst >= g.train_accuracy}
         specs = [
             ("xia_aurc", "smoothing raises AURC under MSP", "AURC (%)", "effect", +1, _pair(runs, 0.0, a1, msp("aurc"))),
             ("xia_eaurc", "… also at matched accuracy (E-AURC)", "E-AURC (%)", "effect", +1,

@@ -163,8 +163,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
     """Per smoothed α against α = 0 (paired): R² rises; linear and k-NN transfer fall."""
     g = Gates(**config["gates"])
     runs = data_["runs"]
-    worst = min(r["accuracy"]["train"] for r in runs)
-    prem = {"min_train_accuracy": worst, "fits": worst >= g.train_accuracy, "met": worst >= g.train_accuracy}
+    fit = {float(a): min(r["accuracy"]["train"] for r in runs if r["alpha"] == a) for a in config["alphas"]}
     specs = [("kornblith_r2", "smoothing raises class separation R²", "R² (source test)", +1, lambda r: r["r2"]),
              ("kornblith_linear", "… and lowers linear transfer", "linear probe, other classes (%)", -1,
               lambda r: 100 * r["target"]["linear"]["test"]),
@@ -175,6 +174,9 @@ def claims(data_: dict, config: dict) -> list[dict]:
                       lambda r: 100 * r["digits"]["linear"]["test"]))
     out = []
     for a1 in [float(a) for a in config["alphas"] if a > 0]:
+        worst = min(fit[0.0], fit[a1])   # both arms of the comparison must fit their training images
+        prem = {"min_train_accuracy": worst, "train_accuracy": fit, "fits": worst >= g.train_accuracy,
+                "met": worst >= g.train_accuracy}
         for key, statement, measure, sign, value in specs:
             x = {r["seed"]: value(r) for r in runs if r["alpha"] == 0.0}
             y = {r["seed"]: value(r) for r in runs if r["alpha"] == a1}
