@@ -30,6 +30,7 @@ __all__ = [
     "judge_effect",
     "judge_equivalence",
     "judge_harm",
+    "judge_paired",
 ]
 
 VERDICTS: tuple[str, ...] = ("reproduced", "refuted", "not resolved")
@@ -190,3 +191,25 @@ def judge_harm(diff: dict, margin: float) -> str:
     if high < -m:
         return "refuted"
     return "not resolved"
+
+
+KINDS = ("effect", "harm", "equivalence")
+
+
+def judge_paired(a: Sequence[float], b: Sequence[float], premise_met: bool, kind: str,
+                 expected_sign: int | None = None, margin: float | None = None) -> tuple[dict | None, str]:
+    """The paired interval of b − a and the claim's verdict, in the book's order of rules:
+    "not testable here" with fewer than two pairs (interval None), "premise not met" when the
+    premise failed (the interval still returned, to be shown), else ``judge_effect`` (``kind``
+    "effect", with ``expected_sign``), ``judge_harm`` ("harm", with ``margin``) or
+    ``judge_equivalence`` ("equivalence", with ``margin``)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if len(a) < 2 or len(b) < 2:
+        return None, "not testable here"
+    diff = paired_difference(a, b)
+    if not premise_met:
+        return diff, "premise not met"
+    if kind == "effect":
+        return diff, judge_effect(diff, expected_sign)
+    return diff, (judge_harm if kind == "harm" else judge_equivalence)(diff, margin)

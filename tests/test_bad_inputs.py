@@ -182,6 +182,7 @@ CASES = [
     (report.claims_admonition, lambda: report.claims_admonition("x", []), "claims"),
     (geometry.class_separation, lambda: geometry.class_separation(torch.zeros(6, 5), HY, 3), "features"),
     (distill.hinton_distillation_loss, lambda: distill.hinton_distillation_loss(Z, Z, Y, 1.0, 1.5), "beta"),
+    (stats.judge_paired, lambda: stats.judge_paired([1.0, 2.0], [1.0, 2.0], True, "better"), "kind"),
     # selective
     (selective.risk_coverage, lambda: selective.risk_coverage([1.0, NAN], [True, False]), "scores"),
     (selective.aurc, lambda: selective.aurc([1.0, 2.0], [True]), "correct"),

@@ -280,3 +280,16 @@ def test_judge_bad_margin(margin):
     for call in (judge_equivalence, judge_harm):
         with pytest.raises(ValueError, match="margin must be a"):
             call(_diff(0.1, 0.2), margin)
+
+
+def test_judge_paired_applies_the_rules_in_order():
+    from lsutils.stats import judge_paired, paired_difference
+
+    a, b = [1.0, 2.0, 3.0, 4.0], [2.0, 3.1, 3.9, 5.0]
+    assert judge_paired(a[:1], b[:1], True, "effect", 1) == (None, "not testable here")
+    diff, verdict = judge_paired(a, b, False, "effect", 1)
+    assert verdict == "premise not met" and diff == paired_difference(a, b)
+    assert judge_paired(a, b, True, "effect", 1)[1] == "reproduced"
+    assert judge_paired(a, b, True, "effect", -1)[1] == "refuted"
+    assert judge_paired(b, a, True, "harm", margin=0.1)[1] == "refuted"      # a 1-point loss, margin 0.1
+    assert judge_paired(a, a, True, "equivalence", margin=0.1)[1] == "reproduced"

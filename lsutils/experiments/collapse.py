@@ -136,11 +136,9 @@ def claims(data_: dict, config: dict) -> list[dict]:
         y = {r["seed"]: value(r) for r in runs if r["alpha"] == a1}
         seeds = [s for s in sorted(set(x) & set(y)) if np.isfinite(x[s]) and np.isfinite(y[s])]
         a, b = [x[s] for s in seeds], [y[s] for s in seeds]
-        diff = stats.paired_difference(a, b) if len(a) >= 2 else None
+        diff, verdict = stats.judge_paired(a, b, prem["met"], "effect", -1)
         censored = sum(epochs_to(r, g.nc1_reached) == r["curve"][-1]["epoch"] and r["curve"][-1]["nc1"] > g.nc1_reached
                        for r in runs) if key == "guo_sooner" else 0
-        verdict = ("not testable here" if diff is None else "premise not met" if not prem["met"]
-                   else stats.judge_effect(diff, -1))
         out.append({"key": key, "source": "Guo et al. (2025)", "claim": statement, "arch": config["network"]["arch"],
                     "measure": measure, "hard": _mean(a), "smoothed": _mean(b), "diff": diff, "verdict": verdict,
                     "premise": prem, "censored": censored, "expected_sign": -1})

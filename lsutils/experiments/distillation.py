@@ -319,15 +319,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
     ]
     out = []
     for key, source, statement, kind, sign, (a, b) in specs:
-        diff = stats.paired_difference(a, b) if len(a) >= 2 else None
-        if diff is None:
-            verdict = "not testable here"
-        elif not prem["met"]:
-            verdict = "premise not met"
-        elif kind == "harm":
-            verdict = stats.judge_harm(diff, g.harm_margin)
-        else:
-            verdict = stats.judge_effect(diff, sign)
+        diff, verdict = stats.judge_paired(a, b, prem["met"], kind, sign, g.harm_margin)
         out.append({"key": key, "source": source, "claim": statement, "kind": kind,
                     "measure": "test accuracy (points)",
                     "arch": (f"{config['teacher']['arch']} teachers" if key == "fig5_teacher"

@@ -175,15 +175,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
         a_map = _by_seed(runs, control, value) if control is not None else {s: 0.0 for s in b_map}
         seeds = sorted(set(a_map) & set(b_map))
         a, b = [a_map[s] for s in seeds], [b_map[s] for s in seeds]
-        diff = stats.paired_difference(a, b) if len(a) >= 2 else None
-        if diff is None:
-            verdict = "not testable here"
-        elif not prem["met"]:
-            verdict = "premise not met"
-        elif kind == "equivalence":
-            verdict = stats.judge_equivalence(diff, g.log2_margin)
-        else:
-            verdict = stats.judge_effect(diff, -1)
+        diff, verdict = stats.judge_paired(a, b, prem["met"], kind, -1, g.log2_margin)
         out.append({"key": key, "source": "Figure 6", "claim": statement, "arch": config["network"]["arch"],
                     "measure": "nats", "hard": sum(a) / len(a) if a else math.nan,
                     "smoothed": sum(b) / len(b) if b else math.nan, "diff": diff, "verdict": verdict,

@@ -174,10 +174,8 @@ def claims(data_: dict, config: dict) -> list[dict]:
             x, y = arm(runs, dataset, role, a0), arm(runs, dataset, role, a1)
             seeds = sorted(set(x) & set(y))
             a, b = [error(x[s]) for s in seeds], [error(y[s]) for s in seeds]
-            diff = stats.paired_difference(a, b) if len(a) >= 2 else None
             sign = -1 if role == "teacher" else +1
-            verdict = ("not testable here" if diff is None else "premise not met" if not prem["met"]
-                       else stats.judge_effect(diff, sign))
+            diff, verdict = stats.judge_paired(a, b, prem["met"], "effect", sign)
             out.append({"key": key, "source": "Sec. 4 (MNIST text)", "claim": statement, "arch": dataset,
                         "measure": "test error (%)", "hard": _mean(a), "smoothed": _mean(b), "diff": diff,
                         "verdict": verdict, "premise": prem, "expected_sign": sign})

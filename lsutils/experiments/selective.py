@@ -149,15 +149,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
                          lambda r: -r["scores"]["pnorm"]["aurc"])),
         ]
         for key, statement, measure, kind, sign, (a, b) in specs:
-            diff = stats.paired_difference(a, b) if len(a) >= 2 else None
-            if diff is None:
-                verdict = "not testable here"
-            elif not prem["met"]:
-                verdict = "premise not met"
-            elif kind == "harm":
-                verdict = stats.judge_harm(diff, g.aurc_margin)
-            else:
-                verdict = stats.judge_effect(diff, sign)
+            diff, verdict = stats.judge_paired(a, b, prem["met"], kind, sign, g.aurc_margin)
             out.append({"key": key, "alpha": a1, "source": "Xia et al. (2025)", "claim": statement,
                         "arch": f"α = {a1:g}", "measure": measure, "hard": _mean(a), "smoothed": _mean(b),
                         "diff": diff, "verdict": verdict, "premise": prem,

@@ -182,9 +182,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
             y = {r["seed"]: value(r) for r in runs if r["alpha"] == a1}
             seeds = sorted(set(x) & set(y))
             a, b = [x[s] for s in seeds], [y[s] for s in seeds]
-            diff = stats.paired_difference(a, b) if len(a) >= 2 else None
-            verdict = ("not testable here" if diff is None else "premise not met" if not prem["met"]
-                       else stats.judge_effect(diff, sign))
+            diff, verdict = stats.judge_paired(a, b, prem["met"], "effect", sign)
             out.append({"key": key, "alpha": a1, "source": "Kornblith et al. (2021)", "claim": statement,
                         "arch": f"α = {a1:g}", "measure": measure, "hard": _mean(a), "smoothed": _mean(b),
                         "diff": diff, "verdict": verdict, "premise": prem, "expected_sign": sign})
