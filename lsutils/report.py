@@ -88,18 +88,24 @@ CLAIM_HEADER = ("claim (measure)", "network", "α = 0", "α = 0.1", "Δ [95 % CI
 
 
 def combined_verdict(verdicts: Sequence[str]) -> str:
-    """One verdict for a claim tested on several networks or settings: the common verdict if
-    they agree; "partly" if some reproduce it; else the most informative of refuted, premise
-    not met, not resolved, not testable here."""
+    """One verdict for a claim tested on several networks or settings. Settings that could not
+    be judged ("premise not met", "not testable here") do not dilute those that could: among the
+    judged ones, the common verdict if they agree, "partly" if some reproduce it, else refuted
+    before not resolved. With no judged setting: "premise not met" if any, else "not testable here"."""
     unknown = set(verdicts) - set(VERDICT_STYLES)
     if not verdicts or unknown:
         raise ValueError(f"verdicts must be a non-empty list of {list(VERDICT_STYLES)}, got {verdicts!r}")
-    if len(set(verdicts)) == 1:
-        return verdicts[0]
-    for verdict in ("reproduced", "refuted", "premise not met", "not resolved"):
-        if verdict in verdicts:
-            return "partly" if verdict == "reproduced" else verdict
-    return "not testable here"
+    judged = [v for v in verdicts if v not in UNJUDGED]
+    if not judged:
+        return "premise not met" if "premise not met" in verdicts else "not testable here"
+    if len(set(judged)) == 1:
+        return judged[0]
+    if "reproduced" in judged or "partly" in judged:
+        return "partly"
+    return "refuted" if "refuted" in judged else "not resolved"
+
+
+UNJUDGED = ("premise not met", "not testable here")
 
 
 def claims_admonition(title: str, claims: Sequence[dict], body: str = "", digits: int = 2) -> str:

@@ -61,8 +61,9 @@ def claim_table_rows(claims: list[dict]) -> list[list[str]]:
 
 def grouped(claims: list[dict]) -> list[dict]:
     """One row per (chapter, source, claim): the settings it was judged in joined, and their
-    ``report.combined_verdict`` — the front page's short form of ``book_claims``."""
-    from lsutils.report import combined_verdict
+    ``report.combined_verdict`` — the front page's short form of ``book_claims``. Settings that
+    could not be judged are named in brackets with their verdict."""
+    from lsutils.report import UNJUDGED, combined_verdict
 
     out: dict[tuple, dict] = {}
     for c in claims:
@@ -71,5 +72,14 @@ def grouped(claims: list[dict]) -> list[dict]:
         row = out.setdefault((c["doc"], c["source"], c["claim"]), {**c, "where": [], "verdicts": []})
         row["where"].append(c["where"])
         row["verdicts"].append(c["verdict"])
-    return [{**r, "where": ", ".join(dict.fromkeys(r["where"])), "verdict": combined_verdict(r.pop("verdicts"))}
-            for r in out.values()]
+    rows = []
+    for r in out.values():
+        verdicts = r.pop("verdicts")
+        judged = [w for w, v in zip(r["where"], verdicts) if v not in UNJUDGED]
+        other = [f"{w}: {v}" for w, v in zip(r["where"], verdicts) if v in UNJUDGED]
+        where = ", ".join(dict.fromkeys(judged))
+        if judged and other:   # name the settings the verdict does not cover
+            where += " (" + "; ".join(dict.fromkeys(other)) + ")"
+        rows.append({**r, "where": where or ", ".join(dict.fromkeys(r["where"])),
+                     "verdict": combined_verdict(verdicts)})
+    return rows

@@ -83,7 +83,10 @@ def test_combined_verdict():
     from lsutils.report import combined_verdict
 
     assert combined_verdict(["reproduced", "reproduced"]) == "reproduced"
-    assert combined_verdict(["reproduced", "not testable here"]) == "partly"
+    assert combined_verdict(["reproduced", "not testable here"]) == "reproduced"   # unjudged do not dilute
+    assert combined_verdict(["reproduced", "premise not met", "refuted"]) == "partly"
+    assert combined_verdict(["premise not met", "not testable here"]) == "premise not met"
+    assert combined_verdict(["not testable here"]) == "not testable here"
     assert combined_verdict(["not resolved", "refuted"]) == "refuted"
     assert combined_verdict(["not resolved", "not testable here"]) == "not resolved"
     with pytest.raises(ValueError, match="verdicts"):
@@ -96,6 +99,6 @@ def test_claims_admonition_combines_and_lists_every_setting():
               {"arch": "b", "measure": "m", "hard": 1.0, "smoothed": 1.0, "diff": None, "verdict": "not testable here",
                "note": "why"}]
     text = report.claims_admonition("Claim", claims, "Body.")
-    assert text.startswith("```{admonition} Claim: partly\n:class: verdict-partly")
+    assert text.startswith("```{admonition} Claim: reproduced\n:class: verdict-reproduced")
     assert "- a: m 1.00 → 1.50, Δ +0.50 [+0.10, +0.90]: **reproduced**" in text
     assert "- b: m 1.00 → 1.00: **not testable here** (why)" in text and "Body." in text

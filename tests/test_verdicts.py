@@ -36,3 +36,10 @@ def test_grouped_joins_settings_and_combines_verdicts():
     got = verdicts.grouped(rows)
     assert [(g["claim"], g["where"], g["verdict"]) for g in got] == [("c", "resnet8, mlp", "partly"),
                                                                      ("e", "mlp", "refuted")]
+
+
+def test_grouped_names_the_settings_it_could_not_judge():
+    rows = [{"doc": "d", "source": "S", "claim": "c", "where": "α = 0.1", "verdict": "reproduced"},
+            {"doc": "d", "source": "S", "claim": "c", "where": "α = 0.6", "verdict": "premise not met"}]
+    (row,) = verdicts.grouped(rows)
+    assert row["verdict"] == "reproduced" and row["where"] == "α = 0.1 (α = 0.6: premise not met)"
