@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from lsutils import data, geometry, stats, train
-from lsutils.experiments.accuracy_clustering import Network, _layer, _network, logit_gaps
+from lsutils.experiments.accuracy_clustering import Network, _layer, _mean, _network, logit_gaps
 from lsutils.results import experiment
 
 __all__ = ["CollapseConfig", "Gates", "collapse", "claims", "epochs_to", "at_matched_nc1"]
@@ -144,9 +144,6 @@ def claims(data_: dict, config: dict) -> list[dict]:
                     "premise": prem, "censored": censored, "expected_sign": -1})
     return out
 
-
-def _mean(xs) -> float:
-    return math.fsum(xs) / len(xs) if xs else math.nan
 
 
 # ----------------------------------------------------------------------------- what the chapter shows

@@ -24,7 +24,7 @@ from scipy.optimize import brentq
 from tqdm import tqdm
 
 from lsutils import data, distill, models, stats, train
-from lsutils.experiments.accuracy_clustering import Network, _network
+from lsutils.experiments.accuracy_clustering import Network, _mean, _network
 from lsutils.results import experiment
 
 __all__ = ["DistillationConfig", "Gates", "distillation", "claims", "matched_temperature", "gamma_at"]
@@ -324,7 +324,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
                     "measure": "test accuracy (points)",
                     "arch": (f"{config['teacher']['arch']} teachers" if key == "fig5_teacher"
                              else f"{config['student']['arch']} students"),
-                    "hard": sum(a) / len(a) if a else math.nan, "smoothed": sum(b) / len(b) if b else math.nan,
+                    "hard": _mean(a), "smoothed": _mean(b),
                     "diff": diff, "verdict": verdict, "premise": prem,
                     **({"margin": g.harm_margin} if kind == "harm" else {"expected_sign": sign})})
     return out

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from lsutils import data, geometry, info, stats, train
-from lsutils.experiments.accuracy_clustering import Network, _network
+from lsutils.experiments.accuracy_clustering import Network, _mean, _network
 from lsutils.results import experiment
 
 __all__ = ["InformationConfig", "Gates", "information_samples", "information", "claims", "excess"]
@@ -177,8 +177,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
         a, b = [a_map[s] for s in seeds], [b_map[s] for s in seeds]
         diff, verdict = stats.judge_paired(a, b, prem["met"], kind, -1, g.log2_margin)
         out.append({"key": key, "source": "Figure 6", "claim": statement, "arch": config["network"]["arch"],
-                    "measure": "nats", "hard": sum(a) / len(a) if a else math.nan,
-                    "smoothed": sum(b) / len(b) if b else math.nan, "diff": diff, "verdict": verdict,
+                    "measure": "nats", "hard": _mean(a), "smoothed": _mean(b), "diff": diff, "verdict": verdict,
                     "premise": prem})
     return out
 

@@ -10,13 +10,13 @@ hard teacher 0.67 → student 0.74; smoothed teacher 0.59 → student 0.91.
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass, replace
 
 import torch
 from tqdm import tqdm
 
 from lsutils import data, distill, models, stats, train
+from lsutils.experiments.accuracy_clustering import _mean
 from lsutils.results import experiment
 
 __all__ = ["MnistStyleConfig", "Gates", "distillation_mnist_style", "claims"]
@@ -180,8 +180,3 @@ def claims(data_: dict, config: dict) -> list[dict]:
                         "measure": "test error (%)", "hard": _mean(a), "smoothed": _mean(b), "diff": diff,
                         "verdict": verdict, "premise": prem, "expected_sign": sign})
     return out
-
-
-def _mean(xs) -> float:
-    xs = list(xs)
-    return math.fsum(xs) / len(xs) if xs else math.nan

@@ -9,7 +9,6 @@ themselves (max logit and ‖z‖ of right and wrong predictions).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from lsutils import data, selective, stats, train
-from lsutils.experiments.accuracy_clustering import Network, _network
+from lsutils.experiments.accuracy_clustering import Network, _mean, _network
 from lsutils.results import experiment
 
 __all__ = ["SelectiveConfig", "Gates", "selective_classification", "claims", "COVERAGES"]
@@ -156,9 +155,6 @@ def claims(data_: dict, config: dict) -> list[dict]:
                         **({"margin": g.aurc_margin} if kind == "harm" else {"expected_sign": sign})})
     return out
 
-
-def _mean(xs) -> float:
-    return math.fsum(xs) / len(xs) if xs else math.nan
 
 
 # ----------------------------------------------------------------------------- what the chapter shows

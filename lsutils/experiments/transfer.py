@@ -11,7 +11,6 @@ images of the training classes.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +19,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from lsutils import data, geometry, models, stats, train
-from lsutils.experiments.accuracy_clustering import Network
+from lsutils.experiments.accuracy_clustering import Network, _mean
 from lsutils.results import experiment
 
 __all__ = ["TransferConfig", "Gates", "transfer", "claims", "linear_probe", "knn_probe", "digits_28"]
@@ -188,9 +187,6 @@ def claims(data_: dict, config: dict) -> list[dict]:
                         "diff": diff, "verdict": verdict, "premise": prem, "expected_sign": sign})
     return out
 
-
-def _mean(xs) -> float:
-    return math.fsum(xs) / len(xs) if xs else math.nan
 
 
 # ----------------------------------------------------------------------------- what the chapter shows
