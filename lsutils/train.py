@@ -75,6 +75,9 @@ class TrainConfig:
     distill_temperature: float = 1.0        # teacher temperature T (with a teacher)
     distill_beta: float = 1.0               # weight of the teacher term (with a teacher)
     bf16: bool = True                       # CUDA only
+    # bf16 autocast on the CPU as well (AMX/AVX-512 BF16 make a dense layer ≈ 2–3× faster there);
+    # evaluation (predict_logits) stays in float32 on the CPU either way.
+    cpu_bf16: bool = field(default=False, metadata=_NEW)
     channels_last: bool = True              # CUDA only
     compile: bool = False
 
@@ -215,7 +218,7 @@ def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 
 
 def _autocast(device: torch.device, cfg: TrainConfig):
-    enabled = device.type == "cuda" and cfg.bf16
+    enabled = cfg.bf16 and (device.type == "cuda" or cfg.cpu_bf16)
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 

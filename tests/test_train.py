@@ -183,3 +183,31 @@ def test_step_counts_are_the_loops_own():
         _, hist = train.train(models.mlp((1, 28, 28), 4, hidden=(8,)), x, y, cfg, device=torch.device("cpu"))
         assert hist.step[-1] == train.total_steps(100, epochs, batch)
     assert train.steps_per_epoch(100, 32) == 3 and train.steps_per_epoch(5, 32) == 1
+
+
+def test_cpu_bf16_autocasts_training_on_the_cpu_only_when_asked():
+    """``cpu_bf16`` turns bf16 autocast on for CPU training; by default the CPU trains in float32."""
+    lin, x = torch.nn.Linear(4, 3), torch.randn(2, 4)
+    cpu = torch.device("cpu")
+    with train._autocast(cpu, train.TrainConfig()):
+        assert lin(x).dtype == torch.float32
+    with train._autocast(cpu, train.TrainConfig(cpu_bf16=True)):
+        assert lin(x).dtype == torch.bfloat16
+    with train._autocast(cpu, train.TrainConfig(cpu_bf16=True, bf16=False)):
+        assert lin(x).dtype == torch.float32
+
+
+def test_cpu_bf16_training_stays_close_to_float32():
+    """Same seed, same batches: a bf16-autocast MLP ends near the float32 one and predicts alike."""
+    torch.manual_seed(0)
+    x, y = torch.randint(0, 256, (256, 1, 4, 4), dtype=torch.uint8), torch.randint(0, 3, (256,))
+    out = {}
+    for flag in (False, True):
+        torch.manual_seed(1)
+        model = models.build("mlp", (1, 4, 4), 3, hidden=(16,))
+        model, _ = train.train(model, x, y, train.TrainConfig(epochs=3, batch_size=64, lr=0.05,
+                                                                cpu_bf16=flag))
+        out[flag] = train.predict_logits(model, x)
+    assert out[True].dtype == torch.float32
+    assert (out[True].argmax(1) == out[False].argmax(1)).float().mean() > 0.9
+    assert torch.allclose(out[True], out[False], atol=0.1)

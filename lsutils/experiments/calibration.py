@@ -192,10 +192,16 @@ def memorise_recipe(epochs: float) -> train.TrainConfig:
     return train.TrainConfig(**{**paper_recipe(epochs).__dict__, "crop_padding": 0, "flip": False})
 
 
-# The full-data CPU setting: all 50 000 images, a fully connected network, no augmentation, trained until
-# it fits them: over-fitting the NLL on the full training set, as the paper's networks do.
+# The full-data CPU setting: all 50 000 images, a fully connected network, no augmentation and no weight
+# decay, trained until it fits them (measured: 98.9 % of the training images after 25 epochs, 100 % after
+# 50): the NLL over-fits on the full training set, as the paper's networks do.
 def fit_recipe(epochs: float) -> train.TrainConfig:
-    return train.TrainConfig(epochs=epochs, batch_size=128, lr=0.05, weight_decay=1e-4, schedule="cosine")
+    return train.TrainConfig(epochs=epochs, batch_size=256, lr=0.1, weight_decay=0.0, schedule="cosine")
+
+
+def on_cpu(cfg: train.TrainConfig) -> train.TrainConfig:
+    """The same recipe with bf16 autocast on the CPU (AMX): ≈ 1.7× (ResNet-8) to 2× (MLP) the images/s."""
+    return train.TrainConfig(**{**cfg.__dict__, "cpu_bf16": True})
 
 
 _WHY_FULL = "the whole training split, trained until it is fitted (no augmentation)"
@@ -208,8 +214,8 @@ PRESETS = {
                   Setting("small-data", "resnet8", 4, 256, memorise_recipe(4), _WHY_SMALL)),
         eps_values=(0.0, 0.1), seeds=(0, 1), val_size=512, test_size=512, train_eval_size=256),
     "cpu": CalibrationConfig(
-        settings=(Setting("full-data", "mlp", 512, 0, fit_recipe(20), _WHY_FULL),
-                  Setting("small-data", "resnet8", 8, 1000, memorise_recipe(40), _WHY_SMALL)),
+        settings=(Setting("full-data", "mlp", 512, 0, on_cpu(fit_recipe(40)), _WHY_FULL),
+                  Setting("small-data", "resnet8", 8, 1000, on_cpu(memorise_recipe(80)), _WHY_SMALL)),
         eps_values=(0.0, 0.05, 0.1, 0.2), seeds=(0, 1, 2, 3, 4), val_size=5000),
     # The paper's ResNet-56 recipe at its length: 64k steps of 128 ≈ 164 epochs of 50 000 images;
     # small-data: 5 000 images for 200 epochs (≈ 7.8k steps).
@@ -224,8 +230,10 @@ PRESETS = {
 def calibration(cfg: CalibrationConfig, memo) -> dict:
     """Calibration: baseline, temperature scaling, label smoothing and both (Table 3), reliability diagrams."""
     grid = [(s, eps, seed) for s in cfg.settings for eps in cfg.eps_values for seed in cfg.seeds]
+    shared = {k: getattr(cfg, k) for k in ("dataset", "n_bins", "val_size", "test_size", "train_eval_size")}
     runs = [memo(f"{s.name}_eps={eps}_seed={seed}",
-                 lambda s=s, eps=eps, seed=seed: _one_run(cfg, s, eps, seed))
+                 lambda s=s, eps=eps, seed=seed: _one_run(cfg, s, eps, seed),
+                 run_config={"setting": s, "eps": eps, "seed": seed, **shared})
             for s, eps, seed in tqdm(grid, desc="calibration", leave=False)]
     return {"runs": runs,
             "selection": {s.name: select(runs, s.name, cfg.seeds) for s in cfg.settings},
