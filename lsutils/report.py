@@ -38,10 +38,34 @@ def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-# The outcomes a claim can have, each with its own admonition style (_static/book.css).
+def show_table(header: Sequence[str], rows: Iterable[Sequence[object]]):
+    """``md_table`` as an IPython ``Markdown`` object: the last line of a notebook cell renders it."""
+    from IPython.display import Markdown
+
+    return Markdown(md_table(header, rows))
+
+
+# The outcomes a claim can have, each with its own admonition style (_static/book.css). A paper's
+# claim is reproduced or refuted; a tutorial's advice (the Practice part) holds or does not hold.
 VERDICT_STYLES = {"reproduced": "verdict-reproduced", "partly": "verdict-partly", "refuted": "verdict-refuted",
                   "premise not met": "verdict-premise", "not resolved": "verdict-unresolved",
-                  "not testable here": "verdict-untestable"}
+                  "not testable here": "verdict-untestable",
+                  "holds": "verdict-reproduced", "does not hold": "verdict-refuted"}
+
+
+def outcome(verdict: str) -> str:
+    """The outcome of ``VERDICT_STYLES`` that ``verdict`` is or starts with
+    ('holds where the network memorises' → 'holds')."""
+    for out in sorted(VERDICT_STYLES, key=len, reverse=True):   # "does not hold" before "holds"
+        if verdict == out or verdict.startswith(out + " "):
+            return out
+    raise ValueError(f"verdict must be one of {list(VERDICT_STYLES)}, optionally followed by a qualification, "
+                     f"got {verdict!r}")
+
+
+def verdict_style(verdict: str) -> str:
+    """The admonition class of ``verdict``'s outcome."""
+    return VERDICT_STYLES[outcome(verdict)]
 
 
 def interval(diff: dict, digits: int = 2, scale: float = 1.0) -> str:
@@ -57,10 +81,8 @@ def interval(diff: dict, digits: int = 2, scale: float = 1.0) -> str:
 def verdict_admonition(title: str, verdict: str, body: str) -> str:
     """A MyST admonition titled '<title>: <verdict>' in the verdict's own style; ``body`` is
     MyST Markdown. Rendered when a chapter displays it as Markdown (``nb_render_markdown_format:
-    myst``)."""
-    if verdict not in VERDICT_STYLES:
-        raise ValueError(f"verdict must be one of {list(VERDICT_STYLES)}, got {verdict!r}")
-    return f"```{{admonition}} {title}: {verdict}\n:class: {VERDICT_STYLES[verdict]}\n{body.strip()}\n```"
+    myst``). ``verdict`` is an outcome of ``VERDICT_STYLES``, optionally qualified."""
+    return f"```{{admonition}} {title}: {verdict}\n:class: {verdict_style(verdict)}\n{body.strip()}\n```"
 
 
 def numbered_table(caption: str, name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -92,17 +114,27 @@ def combined_verdict(verdicts: Sequence[str]) -> str:
     be judged ("premise not met", "not testable here") do not dilute those that could: among the
     judged ones, the common verdict if they agree, "partly" if some reproduce it, else refuted
     before not resolved. With no judged setting: "premise not met" if any, else "not testable here"."""
-    unknown = set(verdicts) - set(VERDICT_STYLES)
-    if not verdicts or unknown:
-        raise ValueError(f"verdicts must be a non-empty list of {list(VERDICT_STYLES)}, got {verdicts!r}")
+    try:
+        outcomes = [outcome(v) for v in verdicts]
+    except ValueError:
+        outcomes = []
+    if not outcomes:
+        raise ValueError(f"verdicts must be a non-empty list of {list(VERDICT_STYLES)} (optionally qualified), "
+                         f"got {verdicts!r}")
     judged = [v for v in verdicts if v not in UNJUDGED]
     if not judged:
         return "premise not met" if "premise not met" in verdicts else "not testable here"
     if len(set(judged)) == 1:
         return judged[0]
-    if "reproduced" in judged or "partly" in judged:
-        return "partly"
-    return "refuted" if "refuted" in judged else "not resolved"
+    # a tutorial's advice holds or does not hold as a paper's claim is reproduced or refuted
+    paper = [{"holds": "reproduced", "does not hold": "refuted"}.get(outcome(v), outcome(v)) for v in judged]
+    if "reproduced" in paper or "partly" in paper:
+        out = "partly" if len(set(paper)) > 1 else paper[0]
+    else:
+        out = "refuted" if "refuted" in paper else "not resolved"
+    if any(outcome(v) in ("holds", "does not hold") for v in judged):
+        out = {"reproduced": "holds", "refuted": "does not hold"}.get(out, out)
+    return out
 
 
 UNJUDGED = ("premise not met", "not testable here")

@@ -23,6 +23,8 @@ CHAPTERS = {
     "selective": "chapters/after/selective",
     "transfer": "chapters/after/transfer",
     "collapse": "chapters/after/collapse",
+    "choosing_eps": "chapters/practice/choosing_eps",
+    "alternatives": "chapters/practice/alternatives",
 }
 
 

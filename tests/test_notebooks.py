@@ -21,3 +21,17 @@ def test_no_visible_code_line_is_wider_than_the_code_box(path):
         long += [f"cell {i}: {line!r}" for line in "".join(cell["source"]).splitlines()
                  if len(line) > MAX_VISIBLE]
     assert not long, f"{len(long)} visible code lines over {MAX_VISIBLE} characters:\n" + "\n".join(long[:10])
+
+
+def test_the_theorems_page_lists_every_numbered_result():
+    """chapters/appendix/theorems.md names every labelled definition, theorem, proposition, lemma and
+    corollary of the chapters (it replaces sphinx-proof's index of bare labels)."""
+    import re
+
+    page = (ROOT / "chapters" / "appendix" / "theorems.md").read_text()
+    labels = [m.group(1) for path in NOTEBOOKS for cell in json.loads(path.read_text())["cells"]
+              if cell["cell_type"] == "markdown"
+              for m in re.finditer(r"```\{prf:\w+\}.*\n:label: (\S+)", "".join(cell["source"]))]
+    assert len(labels) >= 16
+    missing = [label for label in labels if f"{{prf:ref}}`{label}`" not in page]
+    assert not missing, f"chapters/appendix/theorems.md does not list {missing}"

@@ -60,9 +60,23 @@ def test_interval_and_verdict_admonition():
     assert interval({"mean": 0.01, "low": 0.0, "high": 0.02}, 1, 100) == "+1.0 [+0.0, +2.0]"
     box = verdict_admonition("Table 2", "refuted", "body *text*")
     assert box.splitlines() == ["```{admonition} Table 2: refuted", ":class: verdict-refuted", "body *text*", "```"]
-    assert len(set(VERDICT_STYLES.values())) == len(VERDICT_STYLES)
+    paper = [v for v in VERDICT_STYLES if v not in ("holds", "does not hold")]
+    assert len({VERDICT_STYLES[v] for v in paper}) == len(paper)      # one style per outcome
     with pytest.raises(ValueError, match="verdict"):
         verdict_admonition("x", "maybe", "")
+
+
+def test_verdict_style_reads_the_outcome_a_qualified_verdict_starts_with():
+    from lsutils.report import verdict_style
+
+    assert verdict_style("holds") == verdict_style("reproduced") == "verdict-reproduced"
+    assert verdict_style("holds where the network memorises") == "verdict-reproduced"
+    assert verdict_style("does not hold") == verdict_style("refuted") == "verdict-refuted"
+    assert verdict_style("partly") == "verdict-partly"
+    assert verdict_style("not testable here") == "verdict-untestable"
+    for bad in ("holdsx", "mostly holds", "", "Holds"):
+        with pytest.raises(ValueError, match="verdict must be one of"):
+            verdict_style(bad)
 
 
 def test_numbered_table_and_claim_rows():
@@ -91,6 +105,14 @@ def test_combined_verdict():
     assert combined_verdict(["not resolved", "not testable here"]) == "not resolved"
     with pytest.raises(ValueError, match="verdicts"):
         combined_verdict(["maybe"])
+    with pytest.raises(ValueError, match="verdicts"):
+        combined_verdict([])
+    # the Practice part's vocabulary, qualified or not
+    assert combined_verdict(["holds here"]) == "holds here"
+    assert combined_verdict(["holds here", "holds"]) == "holds"
+    assert combined_verdict(["holds", "does not hold"]) == "partly"
+    assert combined_verdict(["does not hold", "does not hold", "premise not met"]) == "does not hold"
+    assert combined_verdict(["does not hold", "not resolved"]) == "does not hold"
 
 
 def test_claims_admonition_combines_and_lists_every_setting():
@@ -102,3 +124,10 @@ def test_claims_admonition_combines_and_lists_every_setting():
     assert text.startswith("```{admonition} Claim: reproduced\n:class: verdict-reproduced")
     assert "- a: m 1.00 → 1.50, Δ +0.50 [+0.10, +0.90]: **reproduced**" in text
     assert "- b: m 1.00 → 1.00: **not testable here** (why)" in text and "Body." in text
+
+
+def test_show_table_is_md_table_for_a_notebook():
+    from lsutils.report import md_table, show_table
+
+    shown = show_table(["a", "b"], [[1, "x|y"]])
+    assert shown.data == md_table(["a", "b"], [[1, "x|y"]]) == "| a | b |\n|---|---|\n| 1 | x\\|y |"

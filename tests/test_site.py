@@ -3,6 +3,7 @@
 Runs after `jupyter-book build` (make test does that); fails if the site has not been built.
 """
 
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlparse
@@ -156,3 +157,41 @@ def test_intro_has_a_verdict_row_per_judged_claim():
     for c in rows:
         assert plain(f"{c['source']}: {c['claim']}") in plain(html), c["claim"]
     assert html.count("<strong>") >= len(rows)
+
+
+def _chapter_pages():
+    return [p for p in _pages() if "chapters" in p.parts and "_sources" not in p.parts]
+
+
+def test_every_exercise_has_a_worked_solution():
+    """Each exercise on a page is linked from a solution on the same page (sphinx-exercise)."""
+    n = 0
+    for page in _chapter_pages():
+        html = page.read_text()
+        exercises = re.findall(r'<div class="exercise[^"]*" id="([^"]+)"', html)
+        solved = set(re.findall(r'<p class="admonition-title">Solution to<a class="reference internal" '
+                                r'href="#([^"]+)"', html))
+        missing = [e for e in exercises if e not in solved]
+        assert not missing, f"{page.relative_to(HTML)}: exercises without a solution: {missing}"
+        n += len(exercises)
+    assert n >= 28
+
+
+VERDICT_TITLE = re.compile(r"^Verdict\b|: (reproduced|refuted|partly|premise not met|not resolved|"
+                           r"not testable here|holds|does not hold)\b")
+
+
+def test_every_verdict_box_wears_its_outcome_style():
+    """A verdict admonition has the class of its outcome (report.VERDICT_STYLES), never a generic one."""
+    from lsutils.report import VERDICT_STYLES
+
+    boxes = 0
+    for page in _chapter_pages():
+        for cls, title in re.findall(r'<div class="([^"]*admonition[^"]*)"[^>]*>\s*<p class="admonition-title">'
+                                     r"(.*?)</p>", page.read_text(), re.S):
+            text = re.sub(r"<[^>]+>", "", title).strip()
+            if VERDICT_TITLE.search(text):
+                boxes += 1
+                assert set(cls.split()) & set(VERDICT_STYLES.values()), \
+                    f"{page.relative_to(HTML)}: verdict box {text!r} has class {cls!r}"
+    assert boxes >= 30
