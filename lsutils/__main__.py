@@ -26,7 +26,7 @@ def _run(args) -> None:
     if args.dry_run:
         _dry_run(args)
         return
-    res = results.run(args.name, args.preset, recompute=args.recompute)
+    res = results.run(args.name, args.preset, recompute=args.recompute, jobs=args.jobs)
     how = "cache hit" if res.cached else "computed and stored"
     print(f"{args.name} [{args.preset}]: {how}: {results.result_path(args.name, args.preset)}")
     print(f"  {res.describe()}")
@@ -169,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("name")
     p.add_argument("--preset", required=True, choices=results.PRESETS)
     p.add_argument("--recompute", action="store_true", help="discard the cached result and its runs")
+    p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                   help="compute a sweep's independent runs in N worker processes (spread over the visible "
+                        "GPUs, or sharing the CPU cores); a dry run always uses one")
     p.add_argument("--dry-run", action="store_true",
                    help="run every training call for a few steps on this device, in a temporary results "
                         "directory (nothing is stored), and print what the real run would train")

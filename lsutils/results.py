@@ -36,6 +36,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 from filelock import FileLock, Timeout
+from tqdm import tqdm
 
 PRESETS = ("smoke", "cpu", "gpu")
 BOOK_PRESETS = ("gpu", "cpu")  # what a chapter may show, best first; smoke is for tests only
@@ -443,12 +444,45 @@ _SUPERSEDED = "predates the --recompute in progress"  # expected under a recompu
 
 def _memo_for(exp: Experiment, preset: str, config: dict, run_times: list[float],
               generation: str | None = None, used: set[str] | None = None,
-              commit: str | None = None) -> Memo:
+              commit: str | None = None, jobs: int = 1) -> Memo:
     """The memo an experiment function receives; appends each run's compute time (cached or
     fresh) to ``run_times``, so a resumed sweep still reports what its runs cost. Under a
-    recompute (``generation``), only runs stored by that recompute are reused."""
+    recompute (``generation``), only runs stored by that recompute are reused. ``memo.many``
+    computes several independent runs, in ``jobs`` worker processes when ``jobs`` > 1."""
     runs = results_dir() / exp.name / f"{preset}.runs"
     used = set() if used is None else used
+
+    def wanted_for(key: str, run_config: Any) -> dict:
+        if not key.replace("-", "").replace("_", "").replace(".", "").replace("=", "").isalnum():
+            raise ValueError(f"run key must be letters, digits and -_.= only, got {key!r}")
+        used.add(key)
+        return config if run_config is None else _jsonable(run_config)
+
+    def lookup(key: str, wanted: dict) -> dict | None:
+        path = runs / f"{key}.json"
+        if not path.exists():
+            return None
+        try:
+            record, _ = _read_record(path)
+            why = _reusable(record, exp, preset, key, wanted, generation)
+            if why is None:
+                run_times.append(record["provenance"]["wall_time_s"])
+                return record["data"]
+            if why is not _SUPERSEDED:
+                warnings.warn(f"{path} {why}; recomputing this run")
+        except (CorruptResultError, KeyError, TypeError) as exc:
+            warnings.warn(f"{exc}; recomputing this run")
+        return None
+
+    def store(key: str, wanted: dict, data: dict, wall: float) -> dict:
+        run_times.append(wall)
+        record = {"format": FORMAT, "experiment": exp.name, "version": exp.version,
+                  "preset": preset, "key": key, "config": wanted, "data": data,
+                  "provenance": provenance(wall, commit)}
+        if generation is not None:
+            record["generation"] = generation
+        _write_record(runs / f"{key}.json", record, {})
+        return data
 
     def memo(key: str, compute: Callable[[], dict], run_config: Any = None) -> dict:
         """The cached data of run ``key``, or ``compute()`` stored under it.
@@ -458,39 +492,95 @@ def _memo_for(exp: Experiment, preset: str, config: dict, run_times: list[float]
         (e.g. network, ε, seed); without it the whole experiment config counts, so that
         adding a seed to a sweep would recompute every run.
         """
-        wanted = config if run_config is None else _jsonable(run_config)
-        if not key.replace("-", "").replace("_", "").replace(".", "").replace("=", "").isalnum():
-            raise ValueError(f"run key must be letters, digits and -_.= only, got {key!r}")
-        path = runs / f"{key}.json"
-        used.add(key)
-        if path.exists():
-            try:
-                record, _ = _read_record(path)
-                why = _reusable(record, exp, preset, key, wanted, generation)
-                if why is None:
-                    run_times.append(record["provenance"]["wall_time_s"])
-                    return record["data"]
-                if why is not _SUPERSEDED:
-                    warnings.warn(f"{path} {why}; recomputing this run")
-            except (CorruptResultError, KeyError, TypeError) as exc:
-                warnings.warn(f"{exc}; recomputing this run")
-        t0 = time.perf_counter()
-        data = _jsonable(compute())
-        wall = time.perf_counter() - t0
-        run_times.append(wall)
-        record = {"format": FORMAT, "experiment": exp.name, "version": exp.version,
-                  "preset": preset, "key": key, "config": wanted, "data": data,
-                  "provenance": provenance(wall, commit)}
-        if generation is not None:
-            record["generation"] = generation
-        _write_record(path, record, {})
-        return data
+        wanted = wanted_for(key, run_config)
+        cached = lookup(key, wanted)
+        if cached is not None:
+            return cached
+        data, wall = _timed(compute)
+        return store(key, wanted, data, wall)
 
+    def many(items: Sequence[tuple[str, Callable[[], dict], Any]]) -> list[dict]:
+        """``[memo(key, compute, run_config) for key, compute, run_config in items]``, for runs
+        that do not depend on one another: the missing ones are computed in ``jobs`` worker
+        processes (``concurrent.futures`` with spawned workers, each on its own share of the
+        CPU threads and, where there are GPUs, on GPU ``worker % n_gpus``); each is stored as
+        soon as it finishes, so an interrupted sweep resumes. With ``jobs`` > 1 every compute
+        must be picklable: a ``functools.partial`` of a module-level function, not a lambda."""
+        keyed = [(key, compute, wanted_for(key, run_config)) for key, compute, run_config in items]
+        out = {key: lookup(key, wanted) for key, _, wanted in keyed}
+        todo = [(key, compute, wanted) for key, compute, wanted in keyed if out[key] is None]
+        with tqdm(total=len(todo), desc=exp.name, leave=False, disable=not todo) as bar:
+            if len(todo) > 1 and jobs > 1:
+                wanted_of = {key: wanted for key, _, wanted in todo}
+                for key, data, wall in _in_workers([(k, c) for k, c, _ in todo], jobs):
+                    out[key] = store(key, wanted_of[key], data, wall)
+                    bar.update()
+            else:
+                for key, compute, wanted in todo:
+                    data, wall = _timed(compute)
+                    out[key] = store(key, wanted, data, wall)
+                    bar.update()
+        return [out[key] for key, _, _ in keyed]
+
+    memo.many = many
     return memo
 
 
-def run(name: str, preset: str, recompute: bool = False) -> Result:
+def _timed(compute: Callable[[], dict]) -> tuple[dict, float]:
+    t0 = time.perf_counter()
+    data = _jsonable(compute())
+    return data, time.perf_counter() - t0
+
+
+def _worker_init(threads: int, gpus) -> None:
+    """Each worker: its share of the CPU threads, and one GPU (taken from the queue) if any."""
+    if gpus is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus.get())
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _in_workers(todo: list[tuple[str, Callable[[], dict]]], jobs: int):
+    """Yield (key, data, wall) for each (key, compute) as the workers finish them."""
+    import multiprocessing
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    for key, compute in todo:
+        try:
+            pickle.dumps(compute)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            raise ValueError(f"run {key!r}: with jobs > 1 a run's compute must be picklable (a "
+                             f"functools.partial of a module-level function), got {compute!r}: {exc}") from exc
+    ctx = multiprocessing.get_context("spawn")    # fork is unsafe once torch or CUDA has started
+    workers = min(jobs, len(todo))
+    n_gpus = _visible_gpus()
+    gpus = None
+    if n_gpus:
+        gpus = ctx.Queue()
+        for w in range(workers):
+            gpus.put(w % n_gpus)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(threads, gpus)) as pool:
+        futures = {pool.submit(_timed, compute): key for key, compute in todo}
+        for done in as_completed(futures):
+            data, wall = done.result()
+            yield futures[done], data, wall
+
+
+def _visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def run(name: str, preset: str, recompute: bool = False, jobs: int = 1) -> Result:
     """Return the cached result of ``name`` at ``preset``, computing and storing it if needed.
+
+    ``jobs`` > 1 computes the independent runs of a sweep (those the experiment hands to
+    ``memo.many``) in that many worker processes; the stored runs are the same either way.
 
     A corrupt or stale cache file is reported with a warning and recomputed. ``recompute``
     supersedes the result and every cached run of its sweep; an interrupted recompute is
@@ -498,6 +588,8 @@ def run(name: str, preset: str, recompute: bool = False) -> Result:
     """
     exp = get(name)
     _check_preset(preset)
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
     path = result_path(name, preset)
     with _writing(name, preset):
         generation = _recompute_generation(name, preset)
@@ -513,7 +605,7 @@ def run(name: str, preset: str, recompute: bool = False) -> Result:
         config, commit = _config_dict(exp, preset), git_commit()
         t0, run_times, used = time.perf_counter(), [], set()
         out = exp.fn(exp.presets[preset], _memo_for(exp, preset, config, run_times, generation, used,
-                                                    commit))
+                                                    commit, jobs))
         wall = time.perf_counter() - t0
         arrays = {k: np.asarray(v) for k, v in out.items() if isinstance(v, np.ndarray)}
         data = _jsonable({k: v for k, v in out.items() if k not in arrays})
@@ -521,6 +613,8 @@ def run(name: str, preset: str, recompute: bool = False) -> Result:
         if run_times:  # a resumed sweep's own call is short; the runs are what it cost
             prov["runs"] = len(run_times)
             prov["runs_wall_time_s"] = round(sum(run_times), 3)
+        if jobs > 1:
+            prov["jobs"] = jobs
         record = {"format": FORMAT, "experiment": name, "version": exp.version, "preset": preset,
                   "config": config, "data": data, "provenance": prov}
         if not arrays:

@@ -81,3 +81,32 @@ def test_cli_data_error_names_every_route(tmp_path):
     assert out.returncode != 0 and "Traceback" not in out.stderr
     for route in ("LSBOOK_DATA", "apt-get install dataset-fashion-mnist", "python -m lsutils data"):
         assert route in out.stderr
+
+
+def _close(a, b, path="data"):
+    """Equal structure and strings/ints; floats equal to 1e-4 relative (worker processes may use
+    another number of CPU threads, which reorders float sums)."""
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            _close(a[k], b[k], f"{path}.{k}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert b == pytest.approx(a, rel=1e-4, abs=1e-6), path
+    else:
+        assert a == b, path
+
+
+def test_jobs_spread_a_sweep_over_worker_processes_with_the_same_results(results_tmp, monkeypatch):
+    """`--jobs 2`: the runs of a sweep are trained in two spawned workers and stored as before."""
+    one = results.run("first_experiment", "smoke").data
+    monkeypatch.setenv("LSBOOK_RESULTS", str(results_tmp / "jobs"))
+    two = _cli("run", "first_experiment", "--preset", "smoke", "--jobs", "2",
+               env={"LSBOOK_RESULTS": str(results_tmp / "jobs")})
+    assert two.returncode == 0, two.stderr
+    res = results.load("first_experiment", "smoke")
+    assert res.provenance["jobs"] == 2
+    _close(_without_timings(one), _without_timings(res.data))

@@ -228,3 +228,54 @@ def test_nan_is_refused_loudly(results_tmp, monkeypatch):
     with pytest.raises(ValueError, match="must not contain NaN"):
         results.run("nan", "smoke")
     assert not (results_tmp / "nan" / "smoke.json").exists()
+
+
+def _many_sweep(cfg: Cfg, memo):
+    """Independent runs through memo.many: builtins, so spawned workers can unpickle them."""
+    from functools import partial
+
+    CALLS.append("sweep")
+    return {"runs": memo.many([(f"i={i}", partial(dict, i=i, sq=i * i), {"i": i}) for i in range(cfg.n)])}
+
+
+@pytest.fixture
+def many_toy(results_tmp, monkeypatch):
+    CALLS.clear()
+    monkeypatch.setattr(results, "_load_registry", lambda: None)
+    monkeypatch.setattr(results, "REGISTRY", {})
+    results.experiment("many", 1, {"smoke": Cfg(n=3), "cpu": Cfg(n=4), "gpu": Cfg(n=5)})(_many_sweep)
+    return results_tmp
+
+
+def test_many_in_worker_processes_stores_what_one_process_stores(many_toy):
+    one = results.run("many", "smoke")
+    two = results.run("many", "cpu", jobs=2)
+    assert one.data["runs"] == [{"i": i, "sq": i * i} for i in range(3)]
+    assert two.data["runs"] == [{"i": i, "sq": i * i} for i in range(4)]     # in order, whatever finished first
+    assert two.provenance["jobs"] == 2 and two.provenance["runs"] == 4
+    stored = sorted(p.name for p in (many_toy / "many" / "cpu.runs").glob("*.json"))
+    assert stored == [f"i={i}.json" for i in range(4)]
+
+
+def test_many_resumes_and_only_computes_missing_runs(many_toy, monkeypatch):
+    results.run("many", "smoke")
+    results.result_path("many", "smoke").unlink()
+    (many_toy / "many" / "smoke.runs" / "i=1.json").unlink()
+    computed = []
+    real = results._timed
+    monkeypatch.setattr(results, "_timed", lambda compute: computed.append(compute.keywords["i"]) or real(compute))
+    assert results.run("many", "smoke").data["runs"][1] == {"i": 1, "sq": 1}
+    assert computed == [1]
+
+
+def test_many_with_jobs_refuses_a_compute_it_cannot_send_to_a_worker(results_tmp, monkeypatch):
+    monkeypatch.setattr(results, "_load_registry", lambda: None)
+    monkeypatch.setattr(results, "REGISTRY", {})
+    results.experiment("lam", 1, {p: Cfg() for p in results.PRESETS})(
+        lambda cfg, memo: {"runs": memo.many([(f"i={i}", lambda i=i: {"i": i}, None) for i in range(2)])})
+    with pytest.raises(ValueError, match="picklable"):
+        results.run("lam", "smoke", jobs=2)
+    assert results.run("lam", "cpu").data["runs"] == [{"i": 0}, {"i": 1}]   # one process: lambdas are fine
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="jobs"):
+            results.run("lam", "gpu", jobs=bad)

@@ -378,7 +378,7 @@ def run(args: argparse.Namespace) -> int:
                 refresher.current, refresher._seen = name, ()
             t0 = time.monotonic()
             try:
-                res = results.run(name, PRESET)
+                res = results.run(name, PRESET, jobs=1 if args.dry_run else args.jobs)
                 log(f"{name}: {'already complete' if res.cached else 'done'} in {time.monotonic() - t0:.0f} s "
                     f"({res.describe()})")
             except Exception:
@@ -435,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
                                                   "(for a copy of the tree without .git)")
     p.add_argument("--dry-run", action="store_true", help="everything under lsutils.dryrun.dry_run, nothing stored")
     p.add_argument("--allow-cpu", action="store_true", help="run without CUDA")
+    p.add_argument("--jobs", type=int, choices=range(1, 65), metavar="{1..64}", default=1,
+                   help="worker processes per sweep, spread over the visible GPUs (results.run(jobs=N)); "
+                        "a dry run uses one")
     args = p.parse_args(argv)
     for name in ("budget_s", "deadline_s", "refresh_s"):
         value = getattr(args, name)

@@ -7,11 +7,11 @@ into one verdict per claim, gated by the premise (the networks fit their trainin
 
 from __future__ import annotations
 
+from functools import partial
 import math
 from dataclasses import dataclass, field
 
 import torch
-from tqdm import tqdm
 
 from lsutils import data, geometry, models, stats, train
 from lsutils.experiments.theory_gap import per_example_gaps
@@ -221,10 +221,9 @@ def _run_config(cfg: AccuracyClusteringConfig, spec: Network, eps: float, seed: 
 def accuracy_clustering(cfg: AccuracyClusteringConfig, memo) -> dict:
     """Accuracy with and without smoothing, penultimate geometry, similar classes (Table 2, Fig. 1)."""
     grid = [(spec, eps, seed) for spec in cfg.networks for eps in cfg.eps_values for seed in cfg.seeds]
-    runs = [memo(f"{spec.arch}-w{spec.width}_eps={eps}_seed={seed}",
-                 lambda spec=spec, eps=eps, seed=seed: _one_run(cfg, spec, eps, seed),
-                 run_config=_run_config(cfg, spec, eps, seed))
-            for spec, eps, seed in tqdm(grid, desc="accuracy_clustering", leave=False)]
+    runs = memo.many([(f"{spec.arch}-w{spec.width}_eps={eps}_seed={seed}",
+                       partial(_one_run, cfg, spec, eps, seed), _run_config(cfg, spec, eps, seed))
+                      for spec, eps, seed in grid])
     return {"runs": runs, "cifar": _cifar_status(), "triplets": TRIPLETS,
             "similar_classes": SIMILAR_CLASSES,
             "class_names": list(data.DATASETS[cfg.dataset].class_names)}

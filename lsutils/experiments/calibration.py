@@ -9,11 +9,11 @@ validation numbers only (``select``); the test split is never used to choose any
 
 from __future__ import annotations
 
+from functools import partial
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from lsutils import data, metrics, models, stats, theory, train
 from lsutils.results import experiment
@@ -231,10 +231,9 @@ def calibration(cfg: CalibrationConfig, memo) -> dict:
     """Calibration: baseline, temperature scaling, label smoothing and both (Table 3), reliability diagrams."""
     grid = [(s, eps, seed) for s in cfg.settings for eps in cfg.eps_values for seed in cfg.seeds]
     shared = {k: getattr(cfg, k) for k in ("dataset", "n_bins", "val_size", "test_size", "train_eval_size")}
-    runs = [memo(f"{s.name}_eps={eps}_seed={seed}",
-                 lambda s=s, eps=eps, seed=seed: _one_run(cfg, s, eps, seed),
-                 run_config={"setting": s, "eps": eps, "seed": seed, **shared})
-            for s, eps, seed in tqdm(grid, desc="calibration", leave=False)]
+    runs = memo.many([(f"{s.name}_eps={eps}_seed={seed}", partial(_one_run, cfg, s, eps, seed),
+                       {"setting": s, "eps": eps, "seed": seed, **shared})
+                      for s, eps, seed in grid])
     return {"runs": runs,
             "selection": {s.name: select(runs, s.name, cfg.seeds) for s in cfg.settings},
             "class_names": list(data.DATASETS[cfg.dataset].class_names),

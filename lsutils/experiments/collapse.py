@@ -8,12 +8,12 @@ NC1; the chapter sets the final margins beside the unconstrained-features model 
 
 from __future__ import annotations
 
+from functools import partial
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from lsutils import data, geometry, stats, train
 from lsutils.experiments.accuracy_clustering import Network, _layer, _mean, _network, logit_gaps
@@ -81,9 +81,9 @@ PRESETS = {
 def collapse(cfg: CollapseConfig, memo) -> dict:
     """NC1–NC3 and margins over training, with and without smoothing (Guo et al. 2025)."""
     shared = {k: getattr(cfg, k) for k in ("network", "dataset", "train_size", "curve_points")}
-    runs = [memo(f"alpha={alpha}_seed={seed}", lambda a=alpha, s=seed: _run(cfg, a, s),
-                 run_config={**shared, "alpha": alpha, "seed": seed})
-            for seed in cfg.seeds for alpha in tqdm(cfg.alphas, desc="collapse", leave=False)]
+    runs = memo.many([(f"alpha={alpha}_seed={seed}", partial(_run, cfg, alpha, seed),
+                       {**shared, "alpha": alpha, "seed": seed})
+                      for seed in cfg.seeds for alpha in cfg.alphas])
     return {"runs": runs, "num_classes": data.DATASETS[cfg.dataset].num_classes}
 
 

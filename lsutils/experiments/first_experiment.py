@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from lsutils import data, models, train
 from lsutils.results import experiment
@@ -65,6 +65,5 @@ PRESETS = {
 def first_experiment(cfg: FirstConfig, memo) -> dict:
     """An MLP on Fashion-MNIST trained with hard targets and with smoothing: test accuracy and mean confidence."""
     grid = [(eps, seed) for eps in cfg.eps_values for seed in cfg.seeds]
-    runs = [memo(f"eps={eps}_seed={seed}", lambda eps=eps, seed=seed: _one_run(cfg, eps, seed))
-            for eps, seed in tqdm(grid, desc="first_experiment", leave=False)]
+    runs = memo.many([(f"eps={eps}_seed={seed}", partial(_one_run, cfg, eps, seed), None) for eps, seed in grid])
     return {"runs": runs}

@@ -10,12 +10,12 @@ smoothing Î falls to about log 2 — the class alone" against those nulls.
 
 from __future__ import annotations
 
+from functools import partial
 import math
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from lsutils import data, geometry, info, stats, train
 from lsutils.experiments.accuracy_clustering import Network, _mean, _network
@@ -131,8 +131,8 @@ PRESETS = {
 @experiment("information", version=2, presets=PRESETS)
 def information(cfg: InformationConfig, memo) -> dict:
     """Mutual information between example index and a logit difference during training (Müller et al. 2019, Fig. 6)."""
-    runs = [memo(f"alpha={alpha}_seed={seed}", lambda a=alpha, s=seed: _run(cfg, a, s))
-            for seed in cfg.seeds for alpha in tqdm(cfg.alphas, desc="information", leave=False)]
+    runs = memo.many([(f"alpha={alpha}_seed={seed}", partial(_run, cfg, alpha, seed), None)
+                      for seed in cfg.seeds for alpha in cfg.alphas])
     names = data.DATASETS[cfg.dataset].class_names
     return {"runs": runs, "class_names": list(names), "log_n": math.log(2 * cfg.per_class),
             "bias_formula": {"copies": info.mutual_information_bias(cfg.copies),

@@ -15,13 +15,13 @@ initialisation as well as the batch order; two runs with the same seed differ on
 
 from __future__ import annotations
 
+from functools import partial
 from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from lsutils import data, models, train
 from lsutils.results import experiment
@@ -117,9 +117,9 @@ PRESETS = {
 def myths(cfg: MythsConfig, memo) -> dict:
     """An MLP on Fashion-MNIST: an ε sweep to 0.95, ε = 0 vs 0.1 prediction churn, and both conventions."""
     grid = run_grid(cfg)
-    runs = [memo(run_key(c, e, s), lambda c=c, e=e, s=s: _one_run(cfg, c, e, s),
-                 run_config={"cfg": cfg, "convention": c, "eps": e, "seed": s})
-            for c, e, s in tqdm(grid, desc="myths", leave=False)]
+    runs = memo.many([(run_key(c, e, s), partial(_one_run, cfg, c, e, s),
+                       {"cfg": cfg, "convention": c, "eps": e, "seed": s})
+                      for c, e, s in grid])
     preds = {run_key(r["convention"], r["eps"], r["seed"]): np.asarray(r.pop("test_pred"), dtype=np.int64)
              for r in runs}
     labels = data.load_split(cfg.dataset, "test", seed=cfg.split_seed, limit=cfg.eval_size)[1].numpy()

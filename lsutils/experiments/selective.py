@@ -9,11 +9,11 @@ themselves (max logit and ‖z‖ of right and wrong predictions).
 
 from __future__ import annotations
 
+from functools import partial
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from lsutils import data, selective, stats, train
 from lsutils.experiments.accuracy_clustering import Network, _mean, _network
@@ -105,9 +105,9 @@ def selective_classification(cfg: SelectiveConfig, memo) -> dict:
     """Risk–coverage under MSP and normalised logits, with and without smoothing (Xia et al. 2025)."""
     shared = {k: getattr(cfg, k) for k in ("network", "dataset", "train_size", "val_size", "test_size",
                                            "curve_points")}
-    runs = [memo(f"alpha={alpha}_seed={seed}", lambda a=alpha, s=seed: _run(cfg, a, s),
-                 run_config={**shared, "alpha": alpha, "seed": seed})
-            for seed in cfg.seeds for alpha in tqdm(cfg.alphas, desc="selective", leave=False)]
+    runs = memo.many([(f"alpha={alpha}_seed={seed}", partial(_run, cfg, alpha, seed),
+                       {**shared, "alpha": alpha, "seed": seed})
+                      for seed in cfg.seeds for alpha in cfg.alphas])
     return {"runs": runs, "coverages": list(COVERAGES), "p_grid": list(P_GRID)}
 
 

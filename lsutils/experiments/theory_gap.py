@@ -15,12 +15,12 @@ This module checks both statements twice:
 
 from __future__ import annotations
 
+from functools import partial
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from lsutils import data, losses, models, theory, train
 from lsutils.results import experiment
@@ -307,6 +307,5 @@ PRESETS = {
 @experiment("theory_gap", version=1, presets=PRESETS)
 def theory_gap(cfg: TheoryGapConfig, memo) -> dict:
     """Softmax regression on Fashion-MNIST, full-batch L-BFGS, several ε: per-example logit gaps vs the bound."""
-    runs = [memo(f"eps={eps}", lambda eps=eps: _one_eps(cfg, eps))
-            for eps in tqdm(cfg.eps_values, desc="theory_gap", leave=False)]
+    runs = memo.many([(f"eps={eps}", partial(_one_eps, cfg, eps), None) for eps in cfg.eps_values])
     return {"runs": runs}

@@ -11,12 +11,12 @@ images of the training classes.
 
 from __future__ import annotations
 
+from functools import partial
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from lsutils import data, geometry, models, stats, train
 from lsutils.experiments.accuracy_clustering import Network, _mean
@@ -147,10 +147,10 @@ PRESETS = {
 @experiment("transfer", version=1, presets=PRESETS)
 def transfer(cfg: TransferConfig, memo) -> dict:
     """Class separation R² and frozen-feature transfer, with and without smoothing (Kornblith et al. 2021)."""
-    runs = [memo(f"alpha={alpha}_seed={seed}", lambda a=alpha, s=seed: _run(cfg, a, s),
-                 run_config={**{k: v for k, v in cfg.__dict__.items() if k not in ("alphas", "seeds", "gates")},
-                             "alpha": alpha, "seed": seed})
-            for seed in cfg.seeds for alpha in tqdm(cfg.alphas, desc="transfer", leave=False)]
+    shared = {k: v for k, v in cfg.__dict__.items() if k not in ("alphas", "seeds", "gates")}
+    runs = memo.many([(f"alpha={alpha}_seed={seed}", partial(_run, cfg, alpha, seed),
+                       {**shared, "alpha": alpha, "seed": seed})
+                      for seed in cfg.seeds for alpha in cfg.alphas])
     names = data.DATASETS[cfg.dataset].class_names
     return {"runs": runs, "source_names": [names[c] for c in cfg.source],
             "target_names": [names[c] for c in cfg.target]}
