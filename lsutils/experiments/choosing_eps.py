@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from functools import partial
+
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from lsutils import data, metrics, models, tasks, train
 from lsutils.results import experiment
@@ -142,12 +143,11 @@ PRESETS = {
 @experiment("choosing_eps", version=1, presets=PRESETS)
 def choosing_eps(cfg: ChoosingEpsConfig, memo) -> dict:
     """An ε sweep on a rare-positive binary task (three class weightings) and on the 10-class task."""
-    runs = [memo(f"{r.name}_{t}_{w}_eps={e:g}_seed={s}",
-                 lambda r=r, t=t, w=w, e=e, s=s: _one_run(cfg, r, t, w, e, s),
-                 # a run depends on the shared settings and its own regime, not on the other regimes
-                 run_config={"cfg": dataclasses.replace(cfg, regimes=()), "regime": r, "task": t, "weighting": w,
-                             "eps": e, "seed": s})
-            for r, t, w, e, s in tqdm(run_grid(cfg), desc="choosing_eps", leave=False)]
+    # a run depends on the shared settings and its own regime, not on the other regimes
+    shared = dataclasses.replace(cfg, regimes=())
+    runs = memo.many([(f"{r.name}_{t}_{w}_eps={e:g}_seed={s}", partial(_one_run, cfg, r, t, w, e, s),
+                       {"cfg": shared, "regime": r, "task": t, "weighting": w, "eps": e, "seed": s})
+                      for r, t, w, e, s in run_grid(cfg)])
     return {"runs": runs, "class_names": list(data.DATASETS[cfg.dataset].class_names)}
 
 
