@@ -159,7 +159,8 @@ def series_panels(panels: Sequence[dict], height: float = 2.8, cols: int | None 
     ``ylabel``, optional ``xscale``/``yscale``, ``hlines`` [(y, label, style)], ``vlines`` [x] and ``series``:
     a list of dicts with ``x``, ``y`` (the mean over seeds) and optionally ``lo``/``hi`` (drawn
     as error bars with ``bars=True``, else as a shaded band), ``label``, ``color``, ``ls``,
-    ``marker``, ``annotate`` (one text per point)."""
+    ``marker``, ``annotate`` (one text per point) and ``annotate_offset`` (points, default (3, 4)).
+    ``legend_loc`` is a matplotlib location or "below" (under the axes)."""
     if not panels:
         raise ValueError("panels must hold at least one panel")
     cols = cols or len(panels)
@@ -177,7 +178,8 @@ def series_panels(panels: Sequence[dict], height: float = 2.8, cols: int | None 
                 if "lo" in s:
                     ax.fill_between(x, s["lo"], s["hi"], color=s.get("color"), alpha=0.18, lw=0)
             for xi, yi, text in zip(x, y, s.get("annotate", ())):
-                ax.annotate(text, (xi, yi), textcoords="offset points", xytext=(3, 4), color=s.get("color"))
+                ax.annotate(text, (xi, yi), textcoords="offset points", xytext=s.get("annotate_offset", (3, 4)),
+                            color=s.get("color"))
         for y, label, ls in panel.get("hlines", ()):
             ax.axhline(y, color="grey", ls=ls, lw=1, label=label)
         for x in panel.get("vlines", ()):
@@ -187,7 +189,10 @@ def series_panels(panels: Sequence[dict], height: float = 2.8, cols: int | None 
         ax.set_yscale(panel.get("yscale", "linear"))
         ax.grid(alpha=0.25)
         if panel.get("legend", True) and ax.get_legend_handles_labels()[0]:
-            ax.legend(frameon=False, loc=panel.get("legend_loc", "best"))
+            if panel.get("legend_loc") == "below":   # under the axes, clear of the data
+                ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
+            else:
+                ax.legend(frameon=False, loc=panel.get("legend_loc", "best"))
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     return fig

@@ -17,10 +17,14 @@ def summarise(values: Iterable[float]) -> dict[str, float]:
     return {"mean": mean, "std": std, "min": min(xs), "max": max(xs), "n": n}
 
 
+NBSP = "\u00a0"   # no-break space: numbers and their spread stay on one line in narrow cells
+
+
 def mean_std(values: Iterable[float], digits: int = 2, scale: float = 1.0) -> str:
-    """'mean ± std' with ``digits`` decimals after multiplying by ``scale`` (100 for percentages)."""
+    """'mean ± std' with ``digits`` decimals after multiplying by ``scale`` (100 for percentages);
+    no-break spaces around ±, so that a table cell never wraps inside the number."""
     s = summarise(v * scale for v in values)
-    return f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f}"
+    return f"{s['mean']:.{digits}f}{NBSP}±{NBSP}{s['std']:.{digits}f}"
 
 
 def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -69,13 +73,14 @@ def verdict_style(verdict: str) -> str:
 
 
 def interval(diff: dict, digits: int = 2, scale: float = 1.0) -> str:
-    """'+0.12 [−0.30, +0.54]': the mean difference and its interval, signs shown."""
+    """'+0.12 [−0.30, +0.54]': the mean difference and its interval, signs shown (a no-break
+    space after the comma keeps the interval on one line)."""
     if not isinstance(diff, dict) or not {"mean", "low", "high"} <= set(diff):
         raise ValueError(f"diff must be a dict with mean, low and high (stats.paired_difference), got {diff!r}")
 
     def f(v: float) -> str:
         return f"{scale * v:+.{digits}f}".replace("-", "−")
-    return f"{f(diff['mean'])} [{f(diff['low'])}, {f(diff['high'])}]"
+    return f"{f(diff['mean'])} [{f(diff['low'])},{NBSP}{f(diff['high'])}]"
 
 
 def verdict_admonition(title: str, verdict: str, body: str) -> str:
@@ -143,15 +148,19 @@ UNJUDGED = ("premise not met", "not testable here")
 def claims_admonition(title: str, claims: Sequence[dict], body: str = "", digits: int = 2) -> str:
     """One verdict box for a claim judged in several settings (networks, α, data sets): the
     ``combined_verdict`` in the title, then one line per setting with its measure, the two arms,
-    the paired interval and its own verdict."""
+    the paired interval and its own verdict (labelled by network, and by claim where one network
+    carries several)."""
     claims = list(claims)
     if not claims:
         raise ValueError("claims must hold at least one claim dict (from an experiment's claims())")
+    labels = [c["arch"] for c in claims]
+    if len(set(labels)) < len(labels):   # one network, several claims: the claim tells the lines apart
+        labels = [f"{c['arch']}, {c['claim']}" for c in claims]
     lines = []
-    for c in claims:
+    for c, label in zip(claims, labels):
         diff = f", Δ {interval(c['diff'], digits)}" if c.get("diff") else ""
         note = f" ({c['note']})" if c.get("note") else ""
-        lines.append(f"- {c['arch']}: {c['measure']} {c['hard']:.{digits}f} → {c['smoothed']:.{digits}f}"
+        lines.append(f"- {label}: {c['measure']} {c['hard']:.{digits}f} → {c['smoothed']:.{digits}f}"
                      f"{diff}: **{c['verdict']}**{note}")
     verdict = combined_verdict([c["verdict"] for c in claims])
     return verdict_admonition(title, verdict, (body.strip() + "\n\n" if body.strip() else "") + "\n".join(lines))

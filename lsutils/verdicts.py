@@ -64,7 +64,8 @@ def claim_table_rows(claims: list[dict]) -> list[list[str]]:
 def grouped(claims: list[dict]) -> list[dict]:
     """One row per (chapter, source, claim): the settings it was judged in joined, and their
     ``report.combined_verdict`` — the front page's short form of ``book_claims``. Settings that
-    could not be judged are named in brackets with their verdict."""
+    could not be judged are named in brackets with their verdict, and where the judged settings
+    disagree each is named with its own."""
     from lsutils.report import UNJUDGED, combined_verdict
 
     out: dict[tuple, dict] = {}
@@ -77,9 +78,13 @@ def grouped(claims: list[dict]) -> list[dict]:
     rows = []
     for r in out.values():
         verdicts = r.pop("verdicts")
-        judged = [w for w, v in zip(r["where"], verdicts) if v not in UNJUDGED]
+        pairs = [(w, v) for w, v in zip(r["where"], verdicts) if v not in UNJUDGED]
+        judged = [w for w, _ in pairs]
         other = [f"{w}: {v}" for w, v in zip(r["where"], verdicts) if v in UNJUDGED]
-        where = ", ".join(dict.fromkeys(judged))
+        if len({v for _, v in pairs}) > 1:   # the settings disagree: say which said what
+            where = "; ".join(dict.fromkeys(f"{w}: {v}" for w, v in pairs))
+        else:
+            where = ", ".join(dict.fromkeys(judged))
         if judged and other:   # name the settings the verdict does not cover
             where += " (" + "; ".join(dict.fromkeys(other)) + ")"
         rows.append({**r, "where": where or ", ".join(dict.fromkeys(r["where"])),

@@ -20,7 +20,7 @@ def test_single_value_and_empty():
 
 
 def test_mean_std_format():
-    assert mean_std([0.9, 0.92], digits=1, scale=100) == "91.0 ± 1.4"
+    assert mean_std([0.9, 0.92], digits=1, scale=100) == "91.0\u00a0±\u00a01.4"
 
 
 def test_md_table_layout_and_length_check():
@@ -56,8 +56,8 @@ def test_provenance_rows_keep_the_dirty_flag(results_tmp, monkeypatch):
 def test_interval_and_verdict_admonition():
     from lsutils.report import VERDICT_STYLES, interval, verdict_admonition
 
-    assert interval({"mean": 0.1234, "low": -0.3, "high": 0.55}) == "+0.12 [−0.30, +0.55]"
-    assert interval({"mean": 0.01, "low": 0.0, "high": 0.02}, 1, 100) == "+1.0 [+0.0, +2.0]"
+    assert interval({"mean": 0.1234, "low": -0.3, "high": 0.55}) == "+0.12 [−0.30,\u00a0+0.55]"
+    assert interval({"mean": 0.01, "low": 0.0, "high": 0.02}, 1, 100) == "+1.0 [+0.0,\u00a0+2.0]"
     box = verdict_admonition("Table 2", "refuted", "body *text*")
     assert box.splitlines() == ["```{admonition} Table 2: refuted", ":class: verdict-refuted", "body *text*", "```"]
     paper = [v for v in VERDICT_STYLES if v not in ("holds", "does not hold")]
@@ -90,7 +90,7 @@ def test_numbered_table_and_claim_rows():
              "smoothed": 88.1, "diff": {"mean": 0.1, "low": -0.2, "high": 0.4}, "verdict": "reproduced"}
     rows = claim_rows([claim, {**claim, "diff": None, "verdict": "not testable here"}])
     assert len(rows[0]) == len(CLAIM_HEADER)
-    assert rows[0][4] == "+0.10 [−0.20, +0.40]" and rows[1][4] == "—"
+    assert rows[0][4] == "+0.10 [−0.20,\u00a0+0.40]" and rows[1][4] == "—"
 
 
 def test_combined_verdict():
@@ -122,7 +122,7 @@ def test_claims_admonition_combines_and_lists_every_setting():
                "note": "why"}]
     text = report.claims_admonition("Claim", claims, "Body.")
     assert text.startswith("```{admonition} Claim: reproduced\n:class: verdict-reproduced")
-    assert "- a: m 1.00 → 1.50, Δ +0.50 [+0.10, +0.90]: **reproduced**" in text
+    assert "- a: m 1.00 → 1.50, Δ +0.50 [+0.10,\u00a0+0.90]: **reproduced**" in text
     assert "- b: m 1.00 → 1.00: **not testable here** (why)" in text and "Body." in text
 
 
@@ -131,3 +131,13 @@ def test_show_table_is_md_table_for_a_notebook():
 
     shown = show_table(["a", "b"], [[1, "x|y"]])
     assert shown.data == md_table(["a", "b"], [[1, "x|y"]]) == "| a | b |\n|---|---|\n| 1 | x\\|y |"
+
+
+def test_claims_admonition_tells_apart_several_claims_on_one_network():
+    from lsutils.report import claims_admonition
+
+    base = {"arch": "resnet8", "measure": "nats", "hard": 1.0, "smoothed": 0.9, "diff": None, "verdict": "reproduced"}
+    text = claims_admonition("Figure 6", [{**base, "claim": "lower (L = 5)"}, {**base, "claim": "lower (L = 50)"}])
+    assert "- resnet8, lower (L = 5): nats" in text and "- resnet8, lower (L = 50): nats" in text
+    one = claims_admonition("Table 2", [{**base, "claim": "x"}, {**base, "arch": "mlp", "claim": "x"}])
+    assert "- resnet8: nats" in one and "- mlp: nats" in one

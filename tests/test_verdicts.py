@@ -34,7 +34,7 @@ def test_grouped_joins_settings_and_combines_verdicts():
             {"doc": "d", "source": "S", "claim": "c", "where": "mlp", "verdict": "refuted"},
             {"doc": "d", "source": "S", "claim": "e", "where": "mlp", "verdict": "refuted"}]
     got = verdicts.grouped(rows)
-    assert [(g["claim"], g["where"], g["verdict"]) for g in got] == [("c", "resnet8, mlp", "partly"),
+    assert [(g["claim"], g["where"], g["verdict"]) for g in got] == [("c", "resnet8: reproduced; mlp: refuted", "partly"),
                                                                      ("e", "mlp", "refuted")]
 
 
@@ -43,3 +43,14 @@ def test_grouped_names_the_settings_it_could_not_judge():
             {"doc": "d", "source": "S", "claim": "c", "where": "α = 0.6", "verdict": "premise not met"}]
     (row,) = verdicts.grouped(rows)
     assert row["verdict"] == "reproduced" and row["where"] == "α = 0.1 (α = 0.6: premise not met)"
+
+
+def test_grouped_names_each_setting_when_the_judged_settings_disagree():
+    from lsutils.verdicts import grouped
+
+    base = {"doc": "d", "source": "Figure 1", "claim": "c"}
+    rows = grouped([{**base, "where": "resnet8", "verdict": "not resolved"},
+                    {**base, "where": "mlp", "verdict": "refuted"},
+                    {**base, "where": "cnn", "verdict": "premise not met"}])
+    assert rows[0]["verdict"] == "refuted"
+    assert rows[0]["where"] == "resnet8: not resolved; mlp: refuted (cnn: premise not met)"

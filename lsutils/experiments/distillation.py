@@ -358,7 +358,8 @@ def figure5_panels(runs: list[dict], config: dict) -> list[dict]:
     teachers = _series([(mean_gamma(runs, a, 1.0), select(runs, "teacher", a)) for a in alphas],
                        "teacher trained with α", "k", annotate=[f"α={a:g}" for a in alphas])
     hard = _series([(mean_gamma(runs, 0.0, t), select(runs, "student", 0.0, t)) for t in temps],
-                   "student of the hard teacher at T", "tab:blue", annotate=[f"T={t:g}" for t in temps])
+                   "student of the hard teacher at T", "tab:blue", annotate=[f"T={t:g}" for t in temps],
+                   annotate_offset=(4, -11))
     soft = _series([(mean_gamma(runs, a, 1.0), select(runs, "student", a, 1.0)) for a in smoothed],
                    "student of the α-teacher, T = 1", "tab:red", annotate=[f"α={a:g}" for a in smoothed])
     matched = _series([(mean_gamma(runs, a, 1.0), select(runs, "matched", a)) for a in smoothed],
@@ -368,7 +369,7 @@ def figure5_panels(runs: list[dict], config: dict) -> list[dict]:
     return [{"title": "(a) teachers", "xlabel": "γ of the teacher at T = 1", "ylabel": "test accuracy (%)",
              "series": [teachers], "legend_loc": "lower left"},
             {"title": "(b) students", "xlabel": "γ of the targets (x = α for direct training)",
-             "ylabel": "test accuracy (%)", "series": [hard, soft, matched, direct], "legend_loc": "lower left"}]
+             "ylabel": "test accuracy (%)", "series": [hard, soft, matched, direct], "legend_loc": "below"}]
 
 
 def results_rows(runs: list[dict], config: dict) -> list[list[str]]:

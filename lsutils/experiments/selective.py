@@ -167,7 +167,7 @@ def rc_panels(data_: dict, config: dict) -> list[dict]:
     from lsutils.plot import band
 
     panels = []
-    for score, title in (("msp", "max softmax probability"), ("pnorm", "max logit / ‖z‖_p (p on validation)")):
+    for score, title in (("msp", "max softmax probability"), ("pnorm", r"max logit / $\Vert z\Vert_p$ (p on validation)")):
         series = []
         for color, alpha in zip(ALPHA_COLORS, [float(a) for a in config["alphas"]]):
             mine = [r for r in data_["runs"] if r["alpha"] == alpha]
