@@ -438,7 +438,7 @@ def test_bench_api_rejects_bad_numbers():
 def test_error_after_a_progress_bar_starts_on_its_own_line(toy, monkeypatch, capsys):
     from tqdm import tqdm
 
-    def failing(name, preset, recompute=False):
+    def failing(name, preset, recompute=False, jobs=1):
         bar = tqdm(total=10, desc="training", file=sys.stderr)
         bar.update(3)
         raise ValueError("boom")
