@@ -18,7 +18,7 @@ CHAPTERS = {
     "accuracy_clustering": "chapters/reproduction/accuracy_clustering",
     "calibration": "chapters/reproduction/calibration",
     "distillation": "chapters/reproduction/distillation",
-    "distillation_mnist_style": "chapters/reproduction/distillation",
+    "distillation_mnist_style": "chapters/reproduction/distillation_mnist",
     "information": "chapters/reproduction/information",
     "selective": "chapters/after/selective",
     "transfer": "chapters/after/transfer",
