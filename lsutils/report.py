@@ -119,28 +119,29 @@ def combined_verdict(verdicts: Sequence[str]) -> str:
     be judged ("premise not met", "not testable here") do not dilute those that could: among the
     judged ones, the common verdict if they agree, "partly" if some reproduce it, else refuted
     before not resolved. With no judged setting: "premise not met" if any, else "not testable here"."""
+    wrong = f"verdicts must be a non-empty list of {list(VERDICT_STYLES)} (optionally qualified), got {verdicts!r}"
+    if not verdicts:
+        raise ValueError(wrong)
     try:
-        outcomes = [outcome(v) for v in verdicts]
+        outcomes = {v: outcome(v) for v in verdicts}
     except ValueError:
-        outcomes = []
-    if not outcomes:
-        raise ValueError(f"verdicts must be a non-empty list of {list(VERDICT_STYLES)} (optionally qualified), "
-                         f"got {verdicts!r}")
+        raise ValueError(wrong) from None
     judged = [v for v in verdicts if v not in UNJUDGED]
     if not judged:
         return "premise not met" if "premise not met" in verdicts else "not testable here"
     if len(set(judged)) == 1:
         return judged[0]
     # a tutorial's advice holds or does not hold as a paper's claim is reproduced or refuted
-    paper = [{"holds": "reproduced", "does not hold": "refuted"}.get(outcome(v), outcome(v)) for v in judged]
+    paper = [_AS_PAPER.get(outcomes[v], outcomes[v]) for v in judged]
     if "reproduced" in paper or "partly" in paper:
         out = "partly" if len(set(paper)) > 1 else paper[0]
     else:
         out = "refuted" if "refuted" in paper else "not resolved"
-    if any(outcome(v) in ("holds", "does not hold") for v in judged):
-        out = {"reproduced": "holds", "refuted": "does not hold"}.get(out, out)
+    if any(outcomes[v] in _AS_PAPER for v in judged):
+        out = {paper_: practice for practice, paper_ in _AS_PAPER.items()}.get(out, out)
     return out
 
+_AS_PAPER = {"holds": "reproduced", "does not hold": "refuted"}
 
 UNJUDGED = ("premise not met", "not testable here")
 

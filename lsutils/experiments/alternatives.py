@@ -10,8 +10,8 @@ validation accuracy (``select``); the full grid is kept so other choices can be 
 
 from __future__ import annotations
 
-from functools import partial
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -140,8 +140,8 @@ def mean(runs: list[dict], name: str, view: str, metric: str | None = None) -> f
 
 
 def claims(data_: dict, config: dict) -> list[dict]:
-    """The four tutorial claims of the chapter, each with the rule it is judged by (the rules were
-    written with the chapter, before the cpu runs; they compare means over seeds):
+    """The four tutorial claims of the chapter, each with the rule it is judged by (the chapter's
+    own rules, moved here unchanged; they compare means over seeds, not paired intervals):
 
     * weight decay "gives roughly the same effect": *partly* if some weight decay of the grid
       reaches an NC1 ratio (to the baseline) within 10 % of the weakest smoothing's, else *does

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-
 from functools import partial
 
 import numpy as np
@@ -97,12 +96,17 @@ def run_grid(cfg: ChoosingEpsConfig) -> list[tuple[Regime, str, str, float, int]
             for w in (r.weightings if t == "binary" else ("none",)) for e in r.eps_values for s in r.seeds]
 
 
-def _mean_val(runs: list[dict], regime: str, task: str, weighting: str, eps: float, metric: str) -> float:
-    vals = [r["val"][metric] for r in runs
-            if (r["regime"], r["task"], r["weighting"], r["eps"]) == (regime, task, weighting, eps)]
+def _cell(runs: list[dict], split: str, regime: str, task: str, weighting: str, eps: float, metric: str) -> list:
+    """``metric`` on ``split`` of every seed of one grid cell (ValueError if the cell has no runs)."""
+    vals = [r[split][metric] for r in runs
+            if (r["regime"], r["task"], r["weighting"], r["eps"]) == (regime, task, weighting, float(eps))]
     if not vals:
         raise ValueError(f"no runs for regime={regime!r}, task={task!r}, weighting={weighting!r}, eps={eps}")
-    return float(np.mean(vals))
+    return vals
+
+
+def _mean_val(runs: list[dict], regime: str, task: str, weighting: str, eps: float, metric: str) -> float:
+    return float(np.mean(_cell(runs, "val", regime, task, weighting, eps, metric)))
 
 
 def select(runs: list[dict], regime: str, task: str, metric: str, weightings, eps_values, *,
@@ -153,14 +157,12 @@ def choosing_eps(cfg: ChoosingEpsConfig, memo) -> dict:
 
 # ----------------------------------------------------------------------------- verdicts
 
-def mean_test(runs: list[dict], regime: str, task: str, weighting: str, eps: float, metric: str) -> float:
-    """Mean over seeds of a **test** metric; runs where it is undefined (precision of a run that
-    predicts no positive: None or NaN) are left out."""
-    vals = [r["test"][metric] for r in runs
-            if (r["regime"], r["task"], r["weighting"], r["eps"]) == (regime, task, weighting, float(eps))]
-    if not vals:
-        raise ValueError(f"no runs for regime={regime!r}, task={task!r}, weighting={weighting!r}, eps={eps}")
-    return float(np.mean([v for v in vals if v is not None and v == v]))
+def mean_defined(runs: list[dict], regime: str, task: str, weighting: str, eps: float, metric: str,
+                 split: str = "test") -> float:
+    """Mean over seeds of a metric; runs where it is undefined (precision of a run that predicts
+    no positive: None or NaN) are left out."""
+    return float(np.mean([v for v in _cell(runs, split, regime, task, weighting, eps, metric)
+                          if v is not None and v == v]))
 
 
 def claims(data_: dict, config: dict) -> list[dict]:
@@ -179,8 +181,8 @@ def claims(data_: dict, config: dict) -> list[dict]:
     cells = [(r, w) for r in regimes for w in ("none", "balanced")]
 
     def delta(regime, weighting, metric):
-        return (mean_test(runs, regime, "binary", weighting, 0.1, metric)
-                - mean_test(runs, regime, "binary", weighting, 0.0, metric))
+        return (mean_defined(runs, regime, "binary", weighting, 0.1, metric)
+                - mean_defined(runs, regime, "binary", weighting, 0.0, metric))
 
     picks = [select(runs, r, "binary", "ece", (w,), regimes[r]["eps_values"])[1] for r, w in cells]
     checks = [sum(e == 0.1 for e in picks) > len(cells) / 2,
