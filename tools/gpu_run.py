@@ -27,6 +27,10 @@ Back here::
 
     python3 tools/gpu_run.py unpack DIR        # DIR holding the archives: into results/, checked first
 
+which unpacks every archive into a staging folder (under size caps), checks every file as the
+results store would read it, and moves them into place only when all archives of DIR pass:
+a bad archive changes nothing and is named in a one-line error (exit code 2).
+
 Exit codes: 0 every selected experiment complete, 1 an experiment failed, 2 cannot start
 (no CUDA, no data, bad arguments), 3 stopped by the budget or the deadline with work left.
 """
@@ -35,7 +39,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
+import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -46,6 +53,8 @@ import tempfile
 import threading
 import time
 import traceback
+import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,6 +65,16 @@ MAX_BYTES = 16 * 1024 * 1024   # per file
 PRESET = "gpu"
 ARCHIVE = re.compile(r"(results|dryrun)-([a-z0-9_]+)\.tar\.gz")
 RUN_FILE = re.compile(r"[A-Za-z0-9_.=-]+\.json")
+MARKER = f"{PRESET}.recompute.json"  # what an interrupted --recompute leaves (see lsutils.results)
+# What unpack reads of one archive: the runner keeps each archive under MAX_BYTES compressed, and its
+# members (JSON and an already compressed npz) unpack to a few times that at most.
+MAX_MEMBER_BYTES = 2 * MAX_BYTES  # one file
+MAX_UNPACKED = 4 * MAX_BYTES      # the whole decompressed tar stream of one archive, headers included
+MAX_MEMBERS = 20_000
+CHUNK = 1024 * 1024               # bytes read at a time
+# The fields every record of the results store has, and their types.
+RECORD_FIELDS = {"format": int, "experiment": str, "version": int, "preset": str,
+                 "config": dict, "data": dict, "provenance": dict, "sha256": str}
 
 
 # ---------------------------------------------------------------- log and archives
@@ -118,7 +137,7 @@ def check_out(out: Path, log: Log) -> None:
 
 def _check_member(name: str, member: tarfile.TarInfo, archive_path: Path) -> tuple[str, ...] | None:
     """The path of ``member`` below ``<name>/`` if it is an allowed file, None for an allowed
-    directory; ValueError for anything else (absolute, '..', links, other files)."""
+    directory; ValueError for anything else (absolute, '..', links, other files, too large)."""
     path = PurePosixPath(member.name)
     parts = path.parts
     if path.is_absolute() or ".." in parts or not parts or parts[0] != name:
@@ -128,29 +147,359 @@ def _check_member(name: str, member: tarfile.TarInfo, archive_path: Path) -> tup
         return None
     if member.isfile() and (rest in ((f"{PRESET}.json",), (f"{PRESET}.npz",))
                             or (len(rest) == 2 and rest[0] == f"{PRESET}.runs" and RUN_FILE.fullmatch(rest[1]))):
-        if member.size > 4 * MAX_BYTES:
-            raise ValueError(f"{archive_path.name}: member {member.name!r} is {member.size} bytes; nothing unpacked")
+        if member.size > MAX_MEMBER_BYTES:
+            raise ValueError(f"{archive_path.name}: member {member.name!r} is {member.size} bytes, over the "
+                             f"{MAX_MEMBER_BYTES} allowed per file; nothing unpacked")
         return rest
     raise ValueError(f"{archive_path.name}: member {member.name!r} is not a {PRESET}.json, {PRESET}.npz or "
                      f"{PRESET}.runs/*.json file; nothing unpacked")
 
 
-def _write(path: Path, blob: bytes) -> None:
-    """Atomically, as the results store writes (imported late: lsutils needs sys.path set first)."""
-    from lsutils.results import _atomic_write
+class _Damaged(Exception):
+    """Reading an archive failed (truncated, bad gzip data or CRC)."""
 
-    _atomic_write(path, blob)
+
+class _TooBig(Exception):
+    """An archive unpacks to more than the cap."""
+
+
+class _Bounded:
+    """The decompressed stream of an archive, read in the sizes asked for, refusing to yield more
+    than ``cap`` bytes (a decompression bomb stops there, never held in memory)."""
+
+    def __init__(self, raw, cap: int):
+        self.raw, self.cap, self.count = raw, cap, 0
+
+    def read(self, n: int | None = -1) -> bytes:
+        left = self.cap + 1 - self.count
+        n = left if n is None or n < 0 else min(n, left)
+        try:
+            data = self.raw.read(n)
+        except (OSError, EOFError, zlib.error) as exc:  # truncated gzip, bad deflate data, CRC mismatch
+            raise _Damaged(exc) from exc
+        self.count += len(data)
+        if self.count > self.cap:
+            raise _TooBig()
+        return data
+
+
+def _stage_file(src, dest: Path, size: int) -> None:
+    """Copy ``size`` bytes from ``src`` into the new file ``dest``, in chunks, synced to disk."""
+    with open(dest, "xb") as f:
+        copied = 0
+        while copied < size:
+            chunk = src.read(min(CHUNK, size - copied))
+            if not chunk:
+                raise _Damaged(EOFError("member data ends early"))
+            f.write(chunk)
+            copied += len(chunk)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _stage_archive(path: Path, name: str, stage: Path) -> None:
+    """Unpack the archive ``path`` of experiment ``name`` into ``stage/<name>/``, member names
+    checked (``_check_member``), each file under ``MAX_MEMBER_BYTES``, the whole decompressed
+    stream under ``MAX_UNPACKED`` and at most ``MAX_MEMBERS`` members, read to the end of the gzip
+    stream (its CRC checked). ValueError naming the archive for a bad or damaged one."""
+    seen: set[tuple[str, ...]] = set()
+    total = 0
+    try:
+        raw = open(path, "rb")
+    except OSError as exc:
+        raise OSError(exc.errno, f"{path.name}: cannot read it ({exc.strerror or exc}); nothing unpacked") from exc
+    try:
+        with raw, gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+            stream = _Bounded(gz, MAX_UNPACKED)
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                for count, member in enumerate(tar, 1):
+                    if count > MAX_MEMBERS:
+                        raise ValueError(f"{path.name}: more than {MAX_MEMBERS} members; nothing unpacked")
+                    rest = _check_member(name, member, path)
+                    if rest is None:
+                        continue
+                    if rest in seen:
+                        raise ValueError(f"{path.name}: member {member.name!r} appears twice; nothing unpacked")
+                    seen.add(rest)
+                    total += member.size
+                    if total > MAX_UNPACKED:
+                        raise _TooBig()
+                    target = stage.joinpath(name, *rest)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    _stage_file(tar.extractfile(member), target, member.size)
+            while stream.read(CHUNK):  # to the end of the gzip stream: a truncated or damaged tail fails here
+                pass
+    except _TooBig:
+        raise ValueError(f"{path.name}: unpacks to more than {MAX_UNPACKED} bytes (the most an archive may "
+                         "hold); nothing unpacked") from None
+    except (_Damaged, tarfile.TarError, EOFError, zlib.error) as exc:
+        reason = exc.__cause__ if isinstance(exc, _Damaged) else exc
+        raise ValueError(f"{path.name}: truncated or damaged archive ({type(reason).__name__}: "
+                         f"{_one_line(reason)}); nothing unpacked") from None
+    except OSError as exc:  # writing the staged copy (e.g. disk full)
+        raise OSError(exc.errno, f"{path.name}: cannot unpack it into a staging folder "
+                                 f"({exc.strerror or exc}); nothing unpacked") from exc
+    if not seen:
+        raise ValueError(f"{path.name}: holds no {name}/{PRESET}.json, {PRESET}.npz or {PRESET}.runs/*.json; "
+                         "nothing unpacked")
+
+
+def _one_line(exc: BaseException | str) -> str:
+    return " ".join(str(exc).split())
+
+
+def _reject_constant(token: str):
+    raise ValueError(f"non-finite number {token}")
+
+
+def _digest(payload: dict) -> str:
+    """The results store's checksum of a record (sha256 of its canonical JSON, the checksum itself left out)."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_record(path: Path, what: str, name: str, label: str, key: str | None = None) -> dict:
+    """The record in the staged file ``path`` (``what``: its name in the archive), checked as the
+    results store checks what it reads: JSON without NaN, the fields of a record, format, checksum;
+    then that it is a gpu record of ``name`` and, for a run file, of run ``key``."""
+    from lsutils import results
+
+    def bad(reason: str) -> ValueError:
+        return ValueError(f"{label}: {what} {reason}; nothing unpacked")
+
+    try:
+        record = json.loads(path.read_bytes().decode(), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise bad(f"is not valid JSON ({_one_line(exc)})") from None
+    if not isinstance(record, dict):
+        raise bad("is not a result record")
+    wrong = [k for k, t in RECORD_FIELDS.items()
+             if not isinstance(record.get(k), t) or (t is int and isinstance(record.get(k), bool))]
+    if wrong:
+        raise bad(f"is not a result record (missing or malformed fields: {', '.join(wrong)})")
+    if record["format"] != results.FORMAT:
+        raise bad(f"has format {record['format']}, not {results.FORMAT}")
+    stored = record.pop("sha256")
+    try:
+        digest = _digest(record)
+    except ValueError as exc:
+        raise bad(f"is not a result record ({_one_line(exc)})") from None
+    if digest != stored:
+        raise bad("fails its checksum (edited or damaged)")
+    if (record["experiment"], record["preset"]) != (name, PRESET):
+        raise bad(f"holds a result of {record['experiment']}/{record['preset']}, not {name}/{PRESET}")
+    if key is not None and record.get("key") != key:
+        raise bad(f"holds run {record.get('key')!r}, not {key!r}")
+    return record
+
+
+def _check_npz(path: Path, names, label: str, what: str) -> None:
+    """``path`` is an npz of plain arrays named ``names`` whose arrays fit ``MAX_UNPACKED`` once read
+    (checked from the zip and npy headers, before anything is decompressed)."""
+    def bad(reason: str) -> ValueError:
+        return ValueError(f"{label}: {what} {reason}; nothing unpacked")
+
+    import numpy as np
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+            if sum(i.file_size for i in infos) > MAX_UNPACKED:
+                raise bad(f"unpacks to more than {MAX_UNPACKED} bytes")
+            held = sorted(i.filename[:-4] for i in infos if i.filename.endswith(".npy"))
+            if len(held) != len(infos) or not isinstance(names, list) or held != sorted(map(str, names)):
+                raise bad(f"holds {held}, not the arrays {names} that {PRESET}.json names")
+            for info in infos:
+                with z.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    else:
+                        raise bad(f"holds {info.filename} in npy format {version}, not 1.0 or 2.0")
+                    if dtype.hasobject:
+                        raise bad(f"holds {info.filename} of Python objects (pickles)")
+                    if math.prod(shape) * dtype.itemsize > info.file_size:
+                        raise bad(f"holds {info.filename}, whose header claims more data than it has")
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
+        if str(exc).startswith(f"{label}: "):
+            raise
+        raise bad(f"is not a readable npz ({type(exc).__name__}: {_one_line(exc)})") from None
+
+
+@contextlib.contextmanager
+def _results_in(folder: Path):
+    """The results store reading from ``folder`` for a while (``$LSBOOK_RESULTS``)."""
+    old = os.environ.get("LSBOOK_RESULTS")
+    os.environ["LSBOOK_RESULTS"] = str(folder)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("LSBOOK_RESULTS", None)
+        else:
+            os.environ["LSBOOK_RESULTS"] = old
+
+
+def _verify(path: Path, name: str, stage: Path) -> bool:
+    """Every staged file of ``name`` (in ``stage/<name>``), checked as the results store checks it:
+    each run file a gpu record of ``name`` naming its own key; the summary a gpu record of ``name``
+    that the store loads (version and config those of the registered experiment, the npz present,
+    matching its checksum, readable with ``allow_pickle=False``), its npz only if it names one.
+    Returns whether the archive holds a complete result (a summary). ValueError naming the archive."""
+    from lsutils import results
+
+    label, folder = path.name, stage / name
+    runs = sorted((folder / f"{PRESET}.runs").glob("*.json"))
+    for run in runs:
+        _check_record(run, f"{name}/{PRESET}.runs/{run.name}", name, label, key=run.name[:-len(".json")])
+    summary, npz = folder / f"{PRESET}.json", folder / f"{PRESET}.npz"
+    if not summary.exists():
+        if npz.exists():
+            raise ValueError(f"{label}: {name}/{PRESET}.npz comes without the {PRESET}.json that vouches for it; "
+                             "nothing unpacked")
+        return False
+    what = f"{name}/{PRESET}.json"
+    record = _check_record(summary, what, name, label)
+    arrays = record.get("arrays")
+    if arrays is None:
+        if npz.exists():
+            raise ValueError(f"{label}: {name}/{PRESET}.npz comes with a {PRESET}.json that names no arrays; "
+                             "nothing unpacked")
+    else:
+        if not (isinstance(arrays, dict) and arrays.get("file") == f"{PRESET}.npz"
+                and isinstance(arrays.get("sha256"), str)):
+            raise ValueError(f"{label}: {what} names its arrays wrongly ({arrays!r:.100}); nothing unpacked")
+        if not npz.exists():
+            raise ValueError(f"{label}: {what} has arrays but the archive holds no {name}/{PRESET}.npz; "
+                             "nothing unpacked")
+        if _sha256_file(npz) != arrays["sha256"]:
+            raise ValueError(f"{label}: {name}/{PRESET}.npz fails the checksum {PRESET}.json gives it; "
+                             "nothing unpacked")
+        _check_npz(npz, arrays.get("names"), label, f"{name}/{PRESET}.npz")
+    try:
+        with _results_in(stage):  # the store's own reader: version, config, npz checksum, np.load
+            results.load(name, PRESET)
+    except (results.ResultError, ValueError, OSError, KeyError, TypeError, MemoryError) as exc:
+        reason = _one_line(exc).replace(f"{stage}{os.sep}", "")
+        raise ValueError(f"{label}: {what} does not load as a current result ({reason}); nothing unpacked") from None
+    return True
+
+
+class _NotRestored(OSError):
+    """A swap failed part-way and putting the previous files back failed too."""
+
+
+class _Swap:
+    """Moves staged files into place with ``os.replace`` (same filesystem: nothing to write), each
+    file it replaces or removes first moved aside into ``backup``; ``undo`` puts everything back."""
+
+    def __init__(self, backup: Path):
+        self.backup, self.journal, self.moved = backup, [], 0
+        backup.mkdir()
+
+    def mkdir(self, folder: Path) -> None:
+        if not folder.is_dir():
+            folder.mkdir()
+            self.journal.append(("dir", folder, None))
+
+    def aside(self, dest: Path) -> None:
+        if dest.exists() or dest.is_symlink():
+            saved = self.backup / str(len(self.journal))
+            os.replace(dest, saved)
+            self.journal.append(("file", dest, saved))
+
+    def put(self, src: Path, dest: Path) -> None:
+        self.aside(dest)
+        self.journal.append(("file", dest, None))
+        os.replace(src, dest)
+
+    def undo(self) -> None:
+        for kind, dest, saved in reversed(self.journal):
+            if kind == "dir":
+                with contextlib.suppress(OSError):
+                    dest.rmdir()
+            elif saved is None:
+                dest.unlink(missing_ok=True)
+            else:
+                os.replace(saved, dest)
+        self.journal.clear()
+
+
+def _sync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _swap_in(root: Path, stage: Path, staged: list[tuple[str, bool]]) -> None:
+    """Move every staged experiment into ``root``: per experiment with a summary, its old summary
+    and npz go aside first (from then on it reads as partial, never as an old summary with a new
+    npz), then the runs, the npz, the summary last, and a recompute marker goes; an experiment
+    without one gets its runs. Any failure puts every file of every experiment back as it was."""
+    swap = _Swap(stage / ".backup")
+    try:
+        for name, complete in staged:
+            src, dest = stage / name, root / name
+            swap.mkdir(dest)
+            if complete:
+                swap.aside(dest / f"{PRESET}.json")
+                swap.aside(dest / f"{PRESET}.npz")
+            runs = sorted((src / f"{PRESET}.runs").glob("*.json"))
+            if runs:
+                swap.mkdir(dest / f"{PRESET}.runs")
+            for run in runs:
+                swap.put(run, dest / f"{PRESET}.runs" / run.name)
+            if complete:
+                if (src / f"{PRESET}.npz").exists():
+                    swap.put(src / f"{PRESET}.npz", dest / f"{PRESET}.npz")
+                swap.put(src / f"{PRESET}.json", dest / f"{PRESET}.json")
+                swap.aside(dest / MARKER)  # an interrupted --recompute's marker would hide the result
+    except BaseException as exc:  # a full disk, or an interruption: put everything back
+        try:
+            swap.undo()
+        except OSError as undo_exc:
+            message = (f"unpacking into {root} failed part-way ({exc!r}) and putting the previous files back "
+                       f"failed too ({undo_exc}); they are kept in {swap.backup}")
+            errno_ = getattr(exc, "errno", None)
+            raise (_NotRestored(errno_, message) if errno_ else _NotRestored(message)) from exc
+        if not isinstance(exc, OSError):
+            raise
+        raise OSError(exc.errno, f"unpacking into {root} failed part-way ({exc.strerror or exc}); every file "
+                                 "was put back as it was; nothing unpacked") from exc
+    for name, _ in staged:
+        _sync_dir(root / name / f"{PRESET}.runs")
+        _sync_dir(root / name)
 
 
 def unpack(folder: str | os.PathLike, results_root: str | os.PathLike | None = None,
            dry_run: bool = False) -> list[str]:
     """Unpack every ``results-<name>.tar.gz`` in ``folder`` (``dryrun-<name>.tar.gz`` with
-    ``dry_run``) into ``results_root`` (default: ``results.results_dir()``), each archive checked
-    whole before anything of it is written: ``<name>`` a registered experiment, every member a
-    regular file ``<name>/gpu.json``, ``<name>/gpu.npz`` or ``<name>/gpu.runs/<key>.json`` (no
-    absolute paths, no '..', no links). Runs are written first, the npz, then the summary that
-    vouches for it. Dry-run archives are refused for the repository's own ``results/``.
-    Returns the experiment names unpacked."""
+    ``dry_run``) into ``results_root`` (default: ``results.results_dir()``), all of them or none.
+
+    Each archive is unpacked into a staging folder inside ``results_root`` (so that moving its
+    files into place writes nothing), ``<name>`` a registered experiment, every member a regular
+    file ``<name>/gpu.json``, ``<name>/gpu.npz`` or ``<name>/gpu.runs/<key>.json`` (no absolute
+    paths, no '..', no links, no duplicates), read in chunks under size caps (``MAX_MEMBER_BYTES``
+    per file, ``MAX_UNPACKED`` per archive). Then every staged file is verified (``_verify``: the
+    checks of the results store; a summary's npz present, matching, free of pickles). Only when
+    every archive of ``folder`` verifies are the files moved into place (``_swap_in``: runs, npz,
+    the summary last; a stale ``gpu.recompute.json`` marker cleared by a complete result), and a
+    failure part-way puts everything back. A bad, truncated or oversized archive raises ValueError
+    naming it, a failed write OSError; either way ``results_root`` is left as it was. Dry-run
+    archives are refused for the repository's own ``results/``. Returns the experiment names unpacked."""
     from lsutils import results
 
     folder = Path(folder)
@@ -160,21 +509,38 @@ def unpack(folder: str | os.PathLike, results_root: str | os.PathLike | None = N
     if dry_run and root.resolve() == (REPO / "results").resolve():
         raise ValueError("dry-run archives hold 2-step trainings: never unpack them into the repository's results/")
     kind = "dryrun" if dry_run else "results"
-    names = []
+    archives = []
     for path in sorted(folder.glob(f"{kind}-*.tar.gz")):
         match = ARCHIVE.fullmatch(path.name)
         if not match:
-            raise ValueError(f"{path.name}: not a {kind}-<experiment>.tar.gz archive")
-        name = match.group(2)
-        results.get(name)  # ValueError for an unknown experiment
-        with tarfile.open(path, "r:gz") as tar:
-            files = [(rest, m) for m in tar.getmembers() if (rest := _check_member(name, m, path)) is not None]
-            blobs = {rest: tar.extractfile(m).read() for rest, m in files}
-        order = sorted(blobs, key=lambda rest: (rest[0] != f"{PRESET}.runs", rest != (f"{PRESET}.npz",), rest))
-        for rest in order:  # runs, then the npz, then the json that vouches for it
-            _write(root.joinpath(name, *rest), blobs[rest])
-        names.append(name)
-    return names
+            raise ValueError(f"{path.name}: not a {kind}-<experiment>.tar.gz archive; nothing unpacked")
+        try:
+            results.get(match.group(2))
+        except ValueError as exc:
+            raise ValueError(f"{path.name}: {exc}; nothing unpacked") from None
+        archives.append((path, match.group(2)))
+    if not archives:
+        return []
+    created = [p for p in (root, *root.parents) if not p.exists()]  # removed again unless something lands
+    root.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".unpack-", dir=root))  # same filesystem: os.replace moves, never copies
+    keep_stage = False
+    try:
+        for path, name in archives:
+            _stage_archive(path, name, stage)
+        staged = [(name, _verify(path, name, stage)) for path, name in archives]
+        try:
+            _swap_in(root, stage, staged)
+        except _NotRestored:
+            keep_stage = True  # it holds previous files that could not be put back
+            raise
+    finally:
+        if not keep_stage:
+            shutil.rmtree(stage, ignore_errors=True)
+        for p in created:  # deepest first; only empty ones (nothing unpacked) go
+            with contextlib.suppress(OSError):
+                p.rmdir()
+    return [name for _, name in archives]
 
 
 # ---------------------------------------------------------------- the run
@@ -409,8 +775,8 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             names = unpack(args.folder, None, args.dry_run)
-        except (ValueError, OSError, tarfile.TarError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+        except (ValueError, OSError, tarfile.TarError, EOFError, zlib.error) as exc:
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
             return 2
         for name in names:
             state = results.inspect(name, PRESET)[0]
