@@ -36,3 +36,33 @@ def test_the_theorems_page_lists_every_numbered_result():
     assert len(labels) >= 16
     missing = [label for label in labels if f"<{label}>`" not in page]   # {prf:ref}`Title <label>`
     assert not missing, f"chapters/appendix/theorems.md does not list {missing}"
+
+
+def test_cells_whose_output_is_not_compared_assert_their_claim():
+    """A cell that trains or optimises live prints numbers that differ between CPUs, so nbval
+    does not compare its output (tag ``nbval-ignore-output``); its claim is then an assertion."""
+    bare = [f"{path.relative_to(ROOT)} cell {i}"
+            for path in NOTEBOOKS for i, cell in enumerate(json.loads(path.read_text())["cells"])
+            if "nbval-ignore-output" in cell.get("metadata", {}).get("tags", [])
+            and not any(line.lstrip().startswith("assert ") for line in "".join(cell["source"]).splitlines())]
+    assert not bare, f"cells with uncompared output and no assertion: {bare}"
+
+
+def test_the_perturbed_kernel_runs_on_one_thread_at_another_matmul_precision(tmp_path):
+    """`make test`'s second nbval pass: its kernels really run with other arithmetic settings."""
+    import os
+    import shutil
+
+    from jupyter_client.manager import start_new_kernel
+
+    ipython_dir = tmp_path / "ipython"
+    shutil.copytree(ROOT / "tests" / "perturbed_kernel", ipython_dir)
+    km, kc = start_new_kernel(kernel_name="python3", env={**os.environ, "IPYTHONDIR": str(ipython_dir)})
+    printed = []
+    try:
+        kc.execute_interactive("import torch; print(torch.get_num_threads(), torch.get_float32_matmul_precision())",
+                               timeout=60, output_hook=lambda msg: printed.append(msg["content"].get("text", "")))
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert "".join(printed).split() == ["1", "medium"]

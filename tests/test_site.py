@@ -195,10 +195,3 @@ def test_every_verdict_box_wears_its_outcome_style():
                 assert set(cls.split()) & set(VERDICT_STYLES.values()), \
                     f"{page.relative_to(HTML)}: verdict box {text!r} has class {cls!r}"
     assert boxes >= 30
-
-
-def test_execution_table_needs_no_emoji_font():
-    """myst-nb's execution table says its status in words (_ext/exec_status_text.py)."""
-    html = (HTML / "chapters" / "appendix" / "provenance.html").read_text()
-    assert "✅" not in html and "❌" not in html
-    assert "<td><p>ok</p></td>" in html
