@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 from lsutils import results
 
@@ -74,35 +78,41 @@ def _images_per_s(text: str | None):
     try:
         value = float(text)
     except ValueError:
-        import json
-        from pathlib import Path
-
-        raw = json.loads(Path(text).read_text())
-        if isinstance(raw, dict) and "engine" in raw and "arch" in raw:  # one `bench --json` output
-            raw = {raw["arch"]: raw}
-        if not isinstance(raw, dict):
-            raise ValueError(f"--images-per-s file {text} must hold a JSON object (name -> images/s)") from None
-        value = {k: v["engine"] if isinstance(v, dict) else v for k, v in raw.items()}
-        bad = [k for k, v in value.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0]
-        if bad:
-            raise ValueError(f"--images-per-s file {text}: not a number > 0 for {bad}") from None
-        return value
+        return _figures_file(text)
     if not value > 0 or value == float("inf"):
         raise ValueError(f"--images-per-s must be a finite number > 0 or a JSON file, got {text!r}")
     return value
 
 
-def _plan(args) -> None:
-    import json
+def _figures_file(text: str) -> dict:
+    """The name -> images/s mapping of an --images-per-s file; a malformed one is a one-line
+    ValueError naming the file (and the entry or key at fault)."""
+    try:
+        raw = json.loads(Path(text).read_text())
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"--images-per-s file {text} is not valid JSON: {exc}") from None
+    if isinstance(raw, dict) and isinstance(raw.get("arch"), str):  # one `bench --json` output
+        raw = {raw["arch"]: raw}
+    if not isinstance(raw, dict):
+        raise ValueError(f"--images-per-s file {text} must hold a JSON object (name -> images/s)")
+    missing = [k for k, v in raw.items() if isinstance(v, dict) and "engine" not in v]
+    if missing:
+        raise ValueError(f"--images-per-s file {text}: entry {missing[0]!r} lacks the key \"engine\" "
+                         f"(the images/s of a `bench --json` output)")
+    value = {k: v["engine"] if isinstance(v, dict) else v for k, v in raw.items()}
+    bad = [k for k, v in value.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0]
+    if bad:
+        raise ValueError(f"--images-per-s file {text}: not a number > 0 for {bad}")
+    return value
 
+
+def _plan(args) -> None:
     from lsutils import dryrun
 
     rate = _images_per_s(args.images_per_s)
     plan = dryrun.plan_preset(args.preset, args.only or None, args.steps, *_limits(args), progress=True)
     print(dryrun.format_plan(plan, rate))
     if args.json:
-        from pathlib import Path
-
         for name, exp in plan["experiments"].items():
             exp["cost"] = dryrun.cost(exp["groups"], rate)
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -117,18 +127,34 @@ def _data(args) -> None:
 
 
 def _bench(args) -> None:
+    if args.json:  # before the benchmark, which takes minutes: not after it
+        _check_writable("--json", args.json)
     from lsutils.bench import bench
 
     r = bench(args.arch, args.steps, args.batch_size, args.device, args.num_workers, args.compile)
     if args.json:
-        import json
-        from pathlib import Path
-
         Path(args.json).write_text(json.dumps(r, indent=1) + "\n")
     print(f"{r['arch']}, {r['steps']} steps of {r['batch_size']} on {r['device']}:")
     print(f"  engine (lsutils.train)              {r['engine']:9.0f} images/s")
     print(f"  plain loop (DataLoader, {r['num_workers']} workers)   {r['plain']:9.0f} images/s")
     print(f"  ratio engine / plain                {r['ratio']:9.2f}x")
+
+
+def _check_writable(option: str, text: str) -> None:
+    """Refuse an output file that cannot be written: its folder must exist and take a file
+    (tried with a temporary file, which also catches read-only file systems and root-owned
+    folders that permission bits alone would not show), and it must not be a folder."""
+    path = Path(text)
+    if path.is_dir():
+        raise ValueError(f"{option} {text} is a folder, not a file")
+    if not path.parent.is_dir():
+        raise ValueError(f"{option} {text}: the folder {path.parent} does not exist")
+    try:
+        tempfile.TemporaryFile(dir=path.parent).close()
+    except OSError as exc:
+        raise ValueError(f"{option} {text}: cannot write in {path.parent} ({exc.strerror or exc})") from exc
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{option} {text} exists and is not writable")
 
 
 def _close_progress_bars() -> None:
@@ -171,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--recompute", action="store_true", help="discard the cached result and its runs")
     p.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
                    help="compute a sweep's independent runs in N worker processes (spread over the visible "
-                        "GPUs, or sharing the CPU cores); a dry run always uses one")
+                        "GPUs, or sharing the CPU cores); at most one per CPU and per 700 MiB of available "
+                        "memory; a dry run always uses one")
     p.add_argument("--dry-run", action="store_true",
                    help="run every training call for a few steps on this device, in a temporary results "
                         "directory (nothing is stored), and print what the real run would train")

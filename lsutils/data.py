@@ -176,6 +176,9 @@ class DataNotFoundError(FileNotFoundError):
         super().__init__(message)
         self.attempts = attempts  # [(route, why it failed), ...] in the order tried
 
+    def __reduce__(self):  # rebuilt from its own arguments, e.g. back from a worker process
+        return type(self), (self.args[0], self.attempts), self.__dict__
+
 
 def _dataset_of(path: Path | str) -> str:
     """The data set whose torchvision folder appears in ``path`` (for the fix in a message)."""
@@ -198,6 +201,9 @@ class DataIntegrityError(ValueError):
         )
         self.path = Path(path)
         self.problem = problem
+
+    def __reduce__(self):  # rebuilt from its own arguments, e.g. back from a worker process
+        return type(self), (self.path, self.problem), self.__dict__
 
 
 # --------------------------------------------------------------------------- small helpers

@@ -9,9 +9,14 @@ atomic (temp file + ``os.replace``); every file carries a SHA-256 that is checke
 
 Writers of one experiment/preset take a file lock (``filelock``), so two processes never
 interleave; a reader that finds a half-replaced pair waits for the writer and reads again.
+A cache hit takes no lock and writes nothing, so a read-only results folder still serves.
 ``--recompute`` is resumable: it first writes ``<preset>.recompute.json`` (a generation id)
 and removes the old summary; runs stored under that generation are reused if the recompute
 is interrupted and started again, and the marker goes when the new summary is written.
+
+With ``jobs`` > 1 a sweep's runs go to spawned worker processes. A failing run or Ctrl-C
+cancels the queued runs and stops the workers; every run that finished is stored first, so
+the next ``run`` resumes. On Linux the workers also die with their parent, however it dies.
 """
 
 from __future__ import annotations
@@ -23,12 +28,15 @@ import io
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 import warnings
+import zipfile
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +62,18 @@ class CorruptResultError(ResultError):
 
 class StaleResultError(ResultError):
     """A result was produced by another experiment version or another config."""
+
+
+class RunError(RuntimeError):
+    """A run of a sweep failed in a worker process: ``key`` names it, and the worker's own
+    exception is the ``__cause__``. All arguments go to ``args``, so it pickles."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(key, message)
+        self.key, self.message = key, message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 Memo = Callable[..., dict]  # memo(key, compute, run_config=None) -> dict
@@ -113,8 +133,15 @@ def experiment(name: str, version: int, presets: dict[str, Any]):
 
 
 def results_dir() -> Path:
-    """``$LSBOOK_RESULTS`` if set (tests use a temporary one), else ``results/`` in the repository."""
-    return Path(os.environ.get("LSBOOK_RESULTS", REPO / "results"))
+    """``$LSBOOK_RESULTS`` if set (tests use a temporary one), else ``results/`` in the repository.
+    Set but empty is refused: ``Path("")`` would silently be the current directory."""
+    value = os.environ.get("LSBOOK_RESULTS")
+    if value is None:
+        return REPO / "results"
+    if not value.strip():
+        raise ValueError("LSBOOK_RESULTS is set but empty; unset it to use results/ in the repository, "
+                         "or set it to a folder")
+    return Path(value)
 
 
 def get(name: str) -> Experiment:
@@ -166,8 +193,13 @@ def _digest(payload: dict) -> str:
 
 
 def _atomic_write(path: Path, blob: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    """Write ``blob`` to ``path`` through a temp file and a rename; an OSError (a full disk, a
+    read-only folder) is raised again naming ``path``, since a full disk's error names no file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    except OSError as exc:
+        raise _naming(exc, path) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
@@ -175,9 +207,18 @@ def _atomic_write(path: Path, blob: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be read by anyone
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path) from exc
         raise
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` (same errno, hence same OSError subclass) with ``path`` as its file."""
+    if exc.errno is None:
+        return OSError(f"{path}: {exc}")
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def _write_record(path: Path, record: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -237,9 +278,19 @@ def _read_record(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
             raise CorruptResultError(f"{npz} is missing or unreadable but {path} refers to it") from exc
         if hashlib.sha256(blob).hexdigest() != record["arrays"]["sha256"]:
             raise CorruptResultError(f"{npz} is corrupt (checksum mismatch); recompute with --recompute")
-        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        arrays = _read_npz(npz, blob)
     return record, arrays
+
+
+def _read_npz(npz: Path, blob: bytes) -> dict[str, np.ndarray]:
+    """The arrays of an npz whose checksum matched; anything unreadable in it (not a zip, a
+    damaged member, an object array, which would need pickle) is a ``CorruptResultError``."""
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, KeyError) as exc:
+        raise CorruptResultError(f"{npz} is corrupt (not a readable npz of plain arrays: {exc}); "
+                                 f"recompute with --recompute") from exc
 
 
 # ---------------------------------------------------------------- locks, stale temporaries
@@ -394,7 +445,10 @@ def _read_current(name: str, preset: str) -> tuple[dict, dict[str, np.ndarray]]:
         except Timeout:
             with lock:
                 return _read_record(path)
-        lock.release()
+        except OSError:  # a read-only folder: no lock can be taken there, so no writer holds one
+            pass
+        else:
+            lock.release()
         raise
 
 
@@ -407,7 +461,7 @@ def load(name: str, preset: str) -> Result:
         raise ResultError(f"{name!r} preset {preset!r} is being recomputed (or a --recompute was "
                           f"interrupted); finish it with `python -m lsutils run {name} --preset {preset}`")
     if not path.exists():
-        raise ResultError(f"no stored result for {name!r} preset {preset!r} ({path}); "
+        raise ResultError(f"no stored result for {name!r} preset {preset!r} in {path.parent} ({path.name}); "
                           f"compute it with `python -m lsutils run {name} --preset {preset}`")
     record, arrays = _read_current(name, preset)
     _check_current(record, exp, preset, path)
@@ -422,8 +476,8 @@ def best(name: str) -> Result:
         if result_path(name, preset).exists() or _marker_path(name, preset).exists():
             return load(name, preset)  # a corrupt or stale best result is an error, not a fallback
         problems.append(preset)
-    raise ResultError(f"no stored {'/'.join(problems)} result for {name!r}; compute one with "
-                      f"`python -m lsutils run {name} --preset cpu`")
+    raise ResultError(f"no stored {'/'.join(problems)} result for {name!r} in {results_dir() / name}; "
+                      f"compute one with `python -m lsutils run {name} --preset cpu`")
 
 
 def _reusable(record: dict, exp: Experiment, preset: str, key: str, wanted: dict,
@@ -505,16 +559,21 @@ def _memo_for(exp: Experiment, preset: str, config: dict, run_times: list[float]
         processes (``concurrent.futures`` with spawned workers, each on its own share of the
         CPU threads and, where there are GPUs, on GPU ``worker % n_gpus``); each is stored as
         soon as it finishes, so an interrupted sweep resumes. With ``jobs`` > 1 every compute
-        must be picklable: a ``functools.partial`` of a module-level function, not a lambda."""
+        must be picklable: a ``functools.partial`` of a module-level function, not a lambda; a
+        run's error is then raised as ``RunError`` naming the run, after the queued runs are
+        cancelled, the workers stopped and the runs that finished stored."""
         keyed = [(key, compute, wanted_for(key, run_config)) for key, compute, run_config in items]
         out = {key: lookup(key, wanted) for key, _, wanted in keyed}
         todo = [(key, compute, wanted) for key, compute, wanted in keyed if out[key] is None]
         with tqdm(total=len(todo), desc=exp.name, leave=False, disable=not todo) as bar:
             if len(todo) > 1 and jobs > 1:
                 wanted_of = {key: wanted for key, _, wanted in todo}
-                for key, data, wall in _in_workers([(k, c) for k, c, _ in todo], jobs):
+
+                def keep(key: str, data: dict, wall: float) -> None:
                     out[key] = store(key, wanted_of[key], data, wall)
                     bar.update()
+
+                _in_workers([(k, c) for k, c, _ in todo], jobs, keep)
             else:
                 for key, compute, wanted in todo:
                     data, wall = _timed(compute)
@@ -532,20 +591,41 @@ def _timed(compute: Callable[[], dict]) -> tuple[dict, float]:
     return data, time.perf_counter() - t0
 
 
-def _worker_init(threads: int, gpus) -> None:
-    """Each worker: its share of the CPU threads, and one GPU (taken from the queue) if any."""
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _worker_init(threads: int, gpus, parent: int) -> None:
+    """Each worker: dies with its parent, leaves Ctrl-C to it (the parent stops the workers),
+    takes its share of the CPU threads, and one GPU (taken from the queue) if any."""
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if gpus is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpus.get())
-    import torch
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # read when torch is first imported
+        os.environ[var] = str(threads)
+    if "torch" in sys.modules:  # already imported (e.g. by the parent's main module, run again here)
+        sys.modules["torch"].set_num_threads(threads)
 
-    torch.set_num_threads(threads)
+
+def _die_with_parent(parent: int) -> None:
+    """On Linux, have the kernel kill this worker when its parent dies, even by SIGKILL or
+    ``os._exit``, which run no clean-up: an orphan would compute runs nobody stores. Elsewhere
+    nothing is done (there a killed parent can leave its workers running)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        warnings.warn(f"prctl(PR_SET_PDEATHSIG) failed (errno {ctypes.get_errno()}); this worker "
+                      f"outlives its parent if that is killed")
+        return
+    if os.getppid() != parent:  # the parent died before the call above: no signal will come
+        os._exit(1)
 
 
-def _in_workers(todo: list[tuple[str, Callable[[], dict]]], jobs: int):
-    """Yield (key, data, wall) for each (key, compute) as the workers finish them."""
-    import multiprocessing
+def _check_picklable(todo: list[tuple[str, Callable[[], dict]]]) -> None:
     import pickle
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     for key, compute in todo:
         try:
@@ -553,21 +633,71 @@ def _in_workers(todo: list[tuple[str, Callable[[], dict]]], jobs: int):
         except (pickle.PicklingError, AttributeError, TypeError) as exc:
             raise ValueError(f"run {key!r}: with jobs > 1 a run's compute must be picklable (a "
                              f"functools.partial of a module-level function), got {compute!r}: {exc}") from exc
-    ctx = multiprocessing.get_context("spawn")    # fork is unsafe once torch or CUDA has started
-    workers = min(jobs, len(todo))
+
+
+def _pool(workers: int):
+    """``workers`` spawned processes (fork is unsafe once torch or CUDA has started), each on its
+    share of the CPU threads and, where there are GPUs, on GPU ``worker % n_gpus``."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
     n_gpus = _visible_gpus()
     gpus = None
     if n_gpus:
         gpus = ctx.Queue()
         for w in range(workers):
             gpus.put(w % n_gpus)
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(threads, gpus)) as pool:
-        futures = {pool.submit(_timed, compute): key for key, compute in todo}
+    threads = max(1, _cpus() // workers)
+    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                               initargs=(threads, gpus, os.getpid()))
+
+
+def _in_workers(todo: list[tuple[str, Callable[[], dict]]], jobs: int,
+                keep: Callable[[str, dict, float], None]) -> None:
+    """Compute each (key, compute) in ``jobs`` workers, calling ``keep(key, data, wall)`` as each
+    finishes. On a run's error (raised as ``RunError`` naming it) or an interruption, the queued
+    runs are cancelled and the workers stopped, since their results would be thrown away; the
+    runs that finished meanwhile are kept before the error goes on."""
+    from concurrent.futures import as_completed
+
+    _check_picklable(todo)
+    pool = _pool(min(jobs, len(todo)))
+    futures: dict = {}
+    kept: set = set()
+    try:
+        for key, compute in todo:
+            futures[pool.submit(_timed, compute)] = key
         for done in as_completed(futures):
-            data, wall = done.result()
-            yield futures[done], data, wall
+            _keep(done, futures[done], kept, keep)
+    except BaseException:
+        _stop(pool)
+        for done in futures:
+            if done not in kept and done.done() and not done.cancelled() and done.exception() is None:
+                _keep(done, futures[done], kept, keep)
+        raise
+    pool.shutdown()
+
+
+def _keep(done, key: str, kept: set, keep: Callable[[str, dict, float], None]) -> None:
+    kept.add(done)  # before keep(): a run whose storing failed is not stored again on the way out
+    try:
+        data, wall = done.result()
+    except Exception as exc:
+        raise RunError(key, f"run {key!r}: {type(exc).__name__}: {exc}") from exc
+    keep(key, data, wall)
+
+
+def _stop(pool) -> None:
+    """End the running runs now and cancel the queued ones. ``ProcessPoolExecutor`` can only
+    wait for running calls; before Python 3.14 (``terminate_workers``) its processes are reached
+    through ``_processes``. The pool then sees its workers gone and fails their futures."""
+    if hasattr(pool, "terminate_workers"):
+        pool.terminate_workers()
+    else:
+        for process in list((pool._processes or {}).values()):
+            process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _visible_gpus() -> int:
@@ -581,6 +711,8 @@ def run(name: str, preset: str, recompute: bool = False, jobs: int = 1) -> Resul
 
     ``jobs`` > 1 computes the independent runs of a sweep (those the experiment hands to
     ``memo.many``) in that many worker processes; the stored runs are the same either way.
+    More jobs than ``max_jobs()`` (CPUs, and memory at ``WORKER_MEMORY`` a worker) is a
+    ``ValueError``. A cache hit takes no lock, so it works on a read-only results folder.
 
     A corrupt or stale cache file is reported with a warning and recomputed. ``recompute``
     supersedes the result and every cached run of its sweep; an interrupted recompute is
@@ -588,9 +720,13 @@ def run(name: str, preset: str, recompute: bool = False, jobs: int = 1) -> Resul
     """
     exp = get(name)
     _check_preset(preset)
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    _check_jobs(jobs)
     path = result_path(name, preset)
+    if not recompute:
+        try:  # a cache hit writes nothing: no lock, so that a read-only results folder serves
+            return load(name, preset)
+        except ResultError:
+            pass  # missing, stale, corrupt or being recomputed: decided again under the lock
     with _writing(name, preset):
         generation = _recompute_generation(name, preset)
         if generation is not None:
@@ -623,6 +759,52 @@ def run(name: str, preset: str, recompute: bool = False, jobs: int = 1) -> Resul
         if generation is not None:
             _finish_recompute(name, preset, used)
     return Result(name, preset, exp.version, config, data, arrays, record["provenance"], cached=False)
+
+
+WORKER_MEMORY = 700 * 2**20
+"""Host memory one worker process takes (Python, torch, a network and its data): ≈ 680 MB
+measured, rounded up."""
+
+
+def max_jobs() -> int:
+    """How many worker processes this machine can hold: one per CPU this process may use, and
+    at most one per ``WORKER_MEMORY`` of available memory (where the system says how much)."""
+    memory = _available_memory()
+    by_memory = _cpus() if memory is None else memory // WORKER_MEMORY
+    return max(1, min(_cpus(), by_memory))
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (its affinity mask where there is one, e.g. under taskset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available without swapping (Linux: MemAvailable in /proc/meminfo), or
+    None where that is not known."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # reported in kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _check_jobs(jobs: int) -> None:
+    """``jobs`` must be an integer from 1 to ``max_jobs()``: more workers than CPUs only share
+    them, and more than memory holds end in the out-of-memory killer."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1, got {jobs!r}")
+    limit = max_jobs()
+    if jobs > limit:
+        memory = _available_memory()
+        room = "" if memory is None else (f", {memory / 2**30:.1f} GiB of memory available at "
+                                          f"≈ {WORKER_MEMORY // 2**20} MiB a worker")
+        raise ValueError(f"jobs must be at most {limit} on this machine ({_cpus()} CPUs{room}), got {jobs}")
 
 
 def inspect(name: str, preset: str) -> tuple[str, str]:
