@@ -9,10 +9,12 @@ per-sample Python in the hot loop. On CUDA it adds bf16 autocast and channels_la
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import tempfile
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,6 +31,28 @@ from lsutils.targets import check_convention, check_eps, check_labels
 
 SCHEDULES = ("constant", "step", "cosine", "onecycle")
 _NEW = {"omit_if_default": True}
+HISTORY_EVERY = 50   # steps between the losses ``History`` records (each one a host sync already)
+CHECK_EVERY = 200    # steps between the checks that the loss stayed finite; a multiple of HISTORY_EVERY
+_RUNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its last train() run, described
+
+
+class DivergedError(FloatingPointError):
+    """A run diverged: its loss, its weights or its outputs turned NaN or infinite.
+
+    ``train`` raises it instead of returning a model that is numerically dead (its accuracy would
+    be chance and still look like a result), so a run that diverges is never stored: the results
+    memo stores only what a run's compute returns. ``step`` is the 1-based step (as in
+    ``History.step``) at which it was seen, or None outside training; ``run`` describes the run
+    (network, learning rate, epochs, loss, seed). All arguments go to ``args``, so the exception
+    pickles, e.g. back from a worker process.
+    """
+
+    def __init__(self, message: str, step: int | None = None, run: str = ""):
+        super().__init__(message, step, run)
+        self.message, self.step, self.run = message, step, run
+
+    def __str__(self) -> str:
+        return self.message
 
 
 # Real-valued TrainConfig fields: (name, test, allowed range as printed).
@@ -287,6 +311,11 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
     forward pass. SGD with (Nesterov) momentum, weight decay, ``cfg.schedule``,
     optional gradient clipping. ``hooks`` are called in eval mode under ``no_grad`` every
     ``cfg.eval_every`` steps and at the end; their outputs land in ``history.evals``.
+
+    Raises ``DivergedError`` (naming the run and the step) when a loss turns NaN or infinite, so a
+    diverged run is never returned. The losses are kept on the device and checked every
+    ``CHECK_EVERY`` steps, before the hooks and at the end, at steps that sync anyway; the weights
+    are checked once after the last step. The checks only read: results do not change.
     """
     if images.dtype != torch.uint8 or images.dim() != 4:
         raise ValueError(f"images must be a uint8 tensor (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
@@ -324,6 +353,9 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
                           nesterov=cfg.nesterov and cfg.momentum > 0)
     hist, hooks = History(), hooks or {}
     order = torch.empty(0, dtype=torch.long, device=device)
+    run = _describe_run(model, cfg, distilled, loss_fn)
+    _RUNS[model] = run  # so that predict_logits can name the run if the model's outputs are not finite
+    recent: list[torch.Tensor] = []   # this window's losses, detached: no device op, no sync per step
     t0 = time.perf_counter()
     model.train()
     for step in tqdm(range(total), disable=not progress, desc="train", leave=False):
@@ -362,17 +394,101 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
         if cfg.grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
-        if step % 50 == 0 or step == total - 1:
+        recent.append(loss.detach())
+        if step % HISTORY_EVERY == 0 or step == total - 1:
             hist.step.append(step + 1)
             hist.loss.append(loss.item())
             hist.lr.append(lr)
-        if hooks and ((cfg.eval_every and (step + 1) % cfg.eval_every == 0) or step == total - 1):
+        hooks_due = bool(hooks) and ((cfg.eval_every and (step + 1) % cfg.eval_every == 0) or step == total - 1)
+        # at a step that syncs anyway (loss.item() above, or the hooks), so the check adds no sync
+        if step % CHECK_EVERY == 0 or step == total - 1 or hooks_due:
+            _check_losses(recent, step + 1 - len(recent), total, run)
+            recent = []
+        if hooks_due:
             hist.evals.append({"step": step + 1, **_run_hooks(model, hooks)})
     if device.type == "cuda":
         torch.cuda.synchronize()
     hist.images_per_s = total * cfg.batch_size / (time.perf_counter() - t0)
+    _check_weights(model, total, run)
     model.eval()
     return model, hist
+
+
+def _check_losses(losses: list[torch.Tensor], first: int, total: int, run: str) -> None:
+    """Raise ``DivergedError`` if a loss of steps ``first``, ``first`` + 1, … (0-based) is not finite."""
+    if not losses:
+        return
+    finite = torch.isfinite(torch.stack([loss if loss.dim() == 0 else loss.reshape(()) for loss in losses]))
+    if bool(finite.all()):
+        return
+    at = int((~finite).nonzero()[0])
+    step = first + at + 1
+    raise DivergedError(f"training diverged: the loss is {float(losses[at])} at step {step} of {total} "
+                        f"(seen at step {first + len(losses)}); run: {run}. A lower learning rate or gradient "
+                        "clipping may train it", step, run)
+
+
+def _check_weights(model: nn.Module, total: int, run: str) -> None:
+    """Raise ``DivergedError`` if a parameter or buffer of the trained ``model`` is not finite
+    (e.g. the last step's update overflowed): once, after training."""
+    tensors = [t for t in (*model.parameters(), *model.buffers()) if t.dtype.is_floating_point]
+    if not tensors or bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+        return
+    names = [name for name, t in (*model.named_parameters(), *model.named_buffers())
+             if t.dtype.is_floating_point and not bool(torch.isfinite(t).all())]
+    raise DivergedError(f"training diverged: after the last step ({total}) the weights are not finite "
+                        f"({', '.join(names[:4])}{', …' if len(names) > 4 else ''}); run: {run}", total, run)
+
+
+def _describe_model(model: nn.Module) -> str:
+    """A short name of ``model``'s network: "MLP 784-512-512-10", "ResNet-8 (width 16)", or its
+    class name; with its number of parameters."""
+    n = sum(p.numel() for p in model.parameters())
+    name = type(model).__name__
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if name == "MLP" and linears:
+        name += " " + "-".join(str(w) for w in (linears[0].in_features, *(m.out_features for m in linears)))
+    elif name == "ResNet" and hasattr(model, "blocks") and hasattr(model, "stem"):
+        name = f"ResNet-{6 * len(model.blocks) // 3 + 2} (width {model.stem[0].out_channels})"
+    return f"{name}, {n:,} parameters"
+
+
+def _describe_fn(fn: Callable) -> str:
+    """A loss function's name and its fixed arguments: those of a ``functools.partial``, or the
+    numbers a closure (a lambda) holds."""
+    if isinstance(fn, functools.partial):
+        args = [repr(a) for a in fn.args] + [f"{k}={v!r}" for k, v in fn.keywords.items()]
+        return f"{_describe_fn(fn.func)}({', '.join(args)})" if args else _describe_fn(fn.func)
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    code, cells = getattr(fn, "__code__", None), getattr(fn, "__closure__", None) or ()
+    held = []
+    for var, cell in zip(code.co_freevars if code else (), cells):
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            held.append(f"{var}={value!r}")
+    return f"{name} [{', '.join(held)}]" if held else name
+
+
+def _describe_run(model: nn.Module, cfg: TrainConfig, distilled: bool, loss_fn: Callable | None) -> str:
+    """What a ``DivergedError`` names: the network, the optimisation, the loss and the seed."""
+    parts = [_describe_model(model), f"lr={cfg.lr:g}", f"epochs={cfg.epochs:g}", f"batch_size={cfg.batch_size}",
+             f"schedule={cfg.schedule}"]
+    if loss_fn is not None:
+        parts.append(f"loss={_describe_fn(loss_fn)} (with a teacher)")
+    elif distilled:
+        parts.append(f"loss=distillation (T={cfg.distill_temperature:g}, beta={cfg.distill_beta:g}, eps={cfg.eps:g})")
+    else:
+        parts.append(f"eps={cfg.eps:g}" + ("" if cfg.convention == "uniform" else f" ({cfg.convention})"))
+    for f in ("confidence_penalty", "mixup_alpha", "grad_clip"):
+        if getattr(cfg, f):
+            parts.append(f"{f}={getattr(cfg, f):g}")
+    if cfg.class_weight:
+        parts.append(f"class_weight={cfg.class_weight}")
+    parts.append(f"seed={cfg.seed}")
+    return ", ".join(parts)
 
 
 def _check_teacher_logits(logits: torch.Tensor, n: int, k: int, cfg: TrainConfig) -> None:
@@ -398,14 +514,16 @@ def _run_hooks(model: nn.Module, hooks: dict[str, Callable[[nn.Module], object]]
 @torch.no_grad()
 def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 1024,
                    device: torch.device | None = None, bf16: bool = True) -> torch.Tensor:
-    """Logits for uint8 ``images``, in eval mode, returned on the CPU as float32."""
+    """Logits for uint8 ``images``, in eval mode, returned on the CPU as float32; ``DivergedError``
+    if one is not finite."""
     return _map_batches(model, model.forward, images, batch_size, device, bf16)
 
 
 @torch.no_grad()
 def extract_features(model: nn.Module, images: torch.Tensor, batch_size: int = 1024,
                      device: torch.device | None = None, bf16: bool = True) -> torch.Tensor:
-    """Penultimate activations ``model.features(x)``, on the CPU as float32."""
+    """Penultimate activations ``model.features(x)``, on the CPU as float32; ``DivergedError`` if
+    one is not finite."""
     return _map_batches(model, model.features, images, batch_size, device, bf16)
 
 
@@ -424,7 +542,14 @@ def _map_batches(model, fn, images, batch_size, device, bf16) -> torch.Tensor:
         with _autocast(device, cfg):
             outs.append(fn(_batch_input(images[i:i + batch_size].to(device), device, cfg)).float().cpu())
     model.train(was_training)
-    return torch.cat(outs)
+    out = torch.cat(outs)
+    finite = torch.isfinite(out)  # on the host already: no device sync
+    if not bool(finite.all()):
+        bad = int((~finite).flatten(1).any(1).sum())
+        run = _RUNS.get(model) or f"{_describe_model(model)} (not trained by train.train)"
+        raise DivergedError(f"the model's outputs are not finite for {bad} of {len(out)} images: its run diverged; "
+                            f"run: {run}", None, run)
+    return out
 
 
 def save_state(model: nn.Module, path: str | os.PathLike) -> None:
