@@ -250,13 +250,15 @@ _RECORD_FIELDS = {"format": int, "experiment": str, "version": int, "preset": st
                   "config": dict, "data": dict, "provenance": dict, "sha256": str}
 
 
-def _read_record(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """The record stored at ``path`` and its arrays; any unreadable, malformed or non-finite
-    content raises ``CorruptResultError`` naming the file (NaN is not JSON, and Python's
-    parser would otherwise accept it)."""
+def read_record(path: Path, arrays: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+    """The record stored at ``path`` and its arrays (``{}`` when ``arrays`` is False: the npz
+    is then neither read nor checked); any unreadable, malformed or non-finite content raises
+    ``CorruptResultError`` naming the file (NaN is not JSON, and Python's parser would
+    otherwise accept it). Checks the JSON, the fields and their types, and the checksum
+    sha256(canonical JSON without it)."""
     try:
         record = json.loads(path.read_bytes().decode(), parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError, OSError) as exc:  # JSONDecodeError is a ValueError
+    except (ValueError, UnicodeDecodeError, OSError, RecursionError) as exc:  # JSONDecodeError: a ValueError
         raise CorruptResultError(f"{path} is corrupt (not valid JSON: {exc}); "
                                  f"delete it or recompute with --recompute") from exc
     if not isinstance(record, dict) or "sha256" not in record:
@@ -269,17 +271,16 @@ def _read_record(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     if _digest(record) != stored:
         raise CorruptResultError(f"{path} is corrupt (checksum mismatch: edited or damaged); "
                                  f"recompute with --recompute")
-    arrays: dict[str, np.ndarray] = {}
-    if "arrays" in record:
-        npz = path.with_name(record["arrays"]["file"])
-        try:
-            blob = npz.read_bytes()
-        except OSError as exc:
-            raise CorruptResultError(f"{npz} is missing or unreadable but {path} refers to it") from exc
-        if hashlib.sha256(blob).hexdigest() != record["arrays"]["sha256"]:
-            raise CorruptResultError(f"{npz} is corrupt (checksum mismatch); recompute with --recompute")
-        arrays = _read_npz(npz, blob)
-    return record, arrays
+    if "arrays" not in record or not arrays:
+        return record, {}
+    npz = path.with_name(record["arrays"]["file"])
+    try:
+        blob = npz.read_bytes()
+    except OSError as exc:
+        raise CorruptResultError(f"{npz} is missing or unreadable but {path} refers to it") from exc
+    if hashlib.sha256(blob).hexdigest() != record["arrays"]["sha256"]:
+        raise CorruptResultError(f"{npz} is corrupt (checksum mismatch); recompute with --recompute")
+    return record, _read_npz(npz, blob)
 
 
 def _read_npz(npz: Path, blob: bytes) -> dict[str, np.ndarray]:
@@ -437,14 +438,14 @@ def _read_current(name: str, preset: str) -> tuple[dict, dict[str, np.ndarray]]:
     (a pair being replaced), wait for that writer and read again."""
     path = result_path(name, preset)
     try:
-        return _read_record(path)
+        return read_record(path)
     except CorruptResultError:
         lock = _lock(name, preset)
         try:
             lock.acquire(timeout=0)  # re-entrant: succeeds at once if this process writes
         except Timeout:
             with lock:
-                return _read_record(path)
+                return read_record(path)
         except OSError:  # a read-only folder: no lock can be taken there, so no writer holds one
             pass
         else:
@@ -517,7 +518,7 @@ def _memo_for(exp: Experiment, preset: str, config: dict, run_times: list[float]
         if not path.exists():
             return None
         try:
-            record, _ = _read_record(path)
+            record, _ = read_record(path)
             why = _reusable(record, exp, preset, key, wanted, generation)
             if why is None:
                 run_times.append(record["provenance"]["wall_time_s"])

@@ -311,7 +311,7 @@ def _writer(tmp_path, mode):
 def _race_result(tmp_path, monkeypatch):
     monkeypatch.setenv("LSBOOK_RESULTS", str(tmp_path / "results"))
     path = tmp_path / "results" / "race" / "smoke.json"
-    record, arrays = results._read_record(path)
+    record, arrays = results.read_record(path)
     return record, arrays
 
 
@@ -352,7 +352,7 @@ def test_a_reader_waits_for_the_writer_of_a_half_replaced_pair(toy, monkeypatch)
     npz.write_bytes(b"half")
     lock = results._lock("toy", "smoke")
     calls = []
-    real_read = results._read_record
+    real_read = results.read_record
 
     def read(path):
         calls.append(path)
@@ -361,7 +361,7 @@ def test_a_reader_waits_for_the_writer_of_a_half_replaced_pair(toy, monkeypatch)
         return real_read(path)
 
     with monkeypatch.context() as m:
-        m.setattr(results, "_read_record", read)
+        m.setattr(results, "read_record", read)
         m.setattr(lock, "acquire", _fake_acquire(lock.acquire))
         assert results.load("toy", "smoke").arrays["values"].shape == (4,)
     assert len(calls) == 2

@@ -215,7 +215,7 @@ def test_resumed_sweep_reports_the_cost_of_its_runs(toy):
     res = results.run("toy", "cpu")               # every run from the cache
     prov = res.provenance
     assert prov["runs"] == 4
-    stored = [results._read_record(p)[0]["provenance"]["wall_time_s"]
+    stored = [results.read_record(p)[0]["provenance"]["wall_time_s"]
               for p in sorted((results.results_dir() / "toy" / "cpu.runs").glob("*.json"))]
     assert prov["runs_wall_time_s"] == pytest.approx(sum(stored), abs=1e-3)
     assert "over 4 runs" in res.describe()

@@ -157,7 +157,7 @@ def test_a_summary_failing_its_checksum_changes_nothing(toys):
     record["data"]["runs"][0]["v"] = 7                       # edited, the checksum left as it was
     members["toy/gpu.json"] = (json.dumps(record, indent=1, sort_keys=True) + "\n").encode()
     _write(_archive(toys, "toy"), members)
-    _refused(toys, r"^results-toy\.tar\.gz: toy/gpu\.json fails its checksum")
+    _refused(toys, r"^results-toy\.tar\.gz: toy/gpu\.json is corrupt \(checksum mismatch")
 
 
 def test_a_summary_without_its_npz_changes_nothing(toys):
@@ -196,12 +196,12 @@ def test_an_npz_bomb_or_pickle_is_refused_before_it_is_read(toys, monkeypatch, k
 
 
 @pytest.mark.parametrize("run, blob, match", [
-    ("i=1", b"\x00not json at all", r"toy/gpu\.runs/i=1\.json is not valid JSON"),
-    ("i=1", b'{"x": NaN}', r"toy/gpu\.runs/i=1\.json is not valid JSON"),
-    ("i=1", b"{}", r"toy/gpu\.runs/i=1\.json is not a result record"),
+    ("i=1", b"\x00not json at all", r"toy/gpu\.runs/i=1\.json is corrupt \(not valid JSON"),
+    ("i=1", b'{"x": NaN}', r"toy/gpu\.runs/i=1\.json is corrupt \(not valid JSON"),
+    ("i=1", b"{}", r"toy/gpu\.runs/i=1\.json is corrupt \((no checksum|missing or malformed fields)"),
     ("i=1", "toy:i=0", r"toy/gpu\.runs/i=1\.json holds run 'i=0', not 'i=1'"),
     ("i=0", "toy_b:i=0", r"toy/gpu\.runs/i=0\.json holds a result of toy_b/gpu, not toy/gpu"),
-    ("junk", b"[1, 2, 3]", r"toy/gpu\.runs/junk\.json is not a result record"),
+    ("junk", b"[1, 2, 3]", r"toy/gpu\.runs/junk\.json is corrupt \((no checksum|missing or malformed fields)"),
 ])
 def test_junk_run_files_change_nothing(toys, run, blob, match):
     members = _members(_archive(toys, "toy"))
@@ -289,7 +289,7 @@ def test_a_bad_third_archive_after_two_good_ones_writes_nothing(toys):
     members = _members(_archive(toys, "toy_c"))
     members["toy_c/gpu.runs/i=1.json"] = b"garbage"
     _write(_archive(toys, "toy_c"), members)
-    _refused(toys, r"^results-toy_c\.tar\.gz: toy_c/gpu\.runs/i=1\.json is not valid JSON")
+    _refused(toys, r"^results-toy_c\.tar\.gz: toy_c/gpu\.runs/i=1\.json is corrupt \(not valid JSON")
     assert not (toys.dest / "toy_b").exists() and not (toys.dest / "toy_c").exists()
 
 

@@ -72,9 +72,6 @@ MAX_MEMBER_BYTES = 2 * MAX_BYTES  # one file
 MAX_UNPACKED = 4 * MAX_BYTES      # the whole decompressed tar stream of one archive, headers included
 MAX_MEMBERS = 20_000
 CHUNK = 1024 * 1024               # bytes read at a time
-# The fields every record of the results store has, and their types.
-RECORD_FIELDS = {"format": int, "experiment": str, "version": int, "preset": str,
-                 "config": dict, "data": dict, "provenance": dict, "sha256": str}
 
 
 # ---------------------------------------------------------------- log and archives
@@ -248,16 +245,6 @@ def _one_line(exc: BaseException | str) -> str:
     return " ".join(str(exc).split())
 
 
-def _reject_constant(token: str):
-    raise ValueError(f"non-finite number {token}")
-
-
-def _digest(payload: dict) -> str:
-    """The results store's checksum of a record (sha256 of its canonical JSON, the checksum itself left out)."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -276,24 +263,12 @@ def _check_record(path: Path, what: str, name: str, label: str, key: str | None 
         return ValueError(f"{label}: {what} {reason}; nothing unpacked")
 
     try:
-        record = json.loads(path.read_bytes().decode(), parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        raise bad(f"is not valid JSON ({_one_line(exc)})") from None
-    if not isinstance(record, dict):
-        raise bad("is not a result record")
-    wrong = [k for k, t in RECORD_FIELDS.items()
-             if not isinstance(record.get(k), t) or (t is int and isinstance(record.get(k), bool))]
-    if wrong:
-        raise bad(f"is not a result record (missing or malformed fields: {', '.join(wrong)})")
+        record, _ = results.read_record(path, arrays=False)
+    except results.CorruptResultError as exc:
+        reason = _one_line(exc).split("; ")[0].replace(f"{path} ", "")   # the store's advice does not apply
+        raise bad(reason) from None
     if record["format"] != results.FORMAT:
         raise bad(f"has format {record['format']}, not {results.FORMAT}")
-    stored = record.pop("sha256")
-    try:
-        digest = _digest(record)
-    except ValueError as exc:
-        raise bad(f"is not a result record ({_one_line(exc)})") from None
-    if digest != stored:
-        raise bad("fails its checksum (edited or damaged)")
     if (record["experiment"], record["preset"]) != (name, PRESET):
         raise bad(f"holds a result of {record['experiment']}/{record['preset']}, not {name}/{PRESET}")
     if key is not None and record.get("key") != key:
