@@ -12,9 +12,7 @@ How the calls are capped, and what is recorded:
 * ``train.train`` passes its config through :func:`train_config` once per call, before its loop;
   outside a dry run that returns the config itself (no per-step cost), inside it returns the config
   with its epochs shortened so that the loop runs ``steps`` steps (and, with ``max_batch``, a
-  smaller batch: a cheaper dry run on a CPU). ``packed.train_packed`` is wrapped for the duration
-  and does the same; callers that imported the function itself (``from lsutils.packed import
-  train_packed``) bypass the wrapper.
+  smaller batch: a cheaper dry run on a CPU).
 * Every training call appends a ledger entry: the network (``model``, e.g. "resnet56-w16", and
   ``arch``, the ``models.build`` name), its parameters, forward FLOPs per image
   (``plan.flops_per_image``; a teacher's forward is counted apart), the training images, epochs,
@@ -34,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import math
 import os
 import shutil
@@ -206,24 +203,6 @@ def train_config(model: nn.Module, images: torch.Tensor, cfg, teacher: nn.Module
     return _record(state, "train", model, images, cfg, teacher, 1)
 
 
-def _capped_packed(original):
-    original = getattr(original, "_dry_run_original", original)  # a nested dry run wraps only once
-
-    @functools.wraps(original)
-    def train_packed(models, images, labels, cfgs, device=None, progress=False):
-        state, models, cfgs = _STATE, list(models), list(cfgs)
-        from lsutils.train import TrainConfig
-
-        if state is not None and models and cfgs and all(isinstance(c, TrainConfig) for c in cfgs) \
-                and isinstance(images, torch.Tensor) and images.dim() == 4:
-            short = _record(state, "train_packed", models[0], images, cfgs[0], None, len(models))
-            cfgs = [dataclasses.replace(c, batch_size=short.batch_size, epochs=short.epochs) for c in cfgs]
-        return original(models, images, labels, cfgs, device=device, progress=progress)
-
-    train_packed._dry_run_original = original
-    return train_packed
-
-
 def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
@@ -232,21 +211,18 @@ def _positive_int(name: str, value) -> int:
 
 @contextlib.contextmanager
 def dry_run(steps: int = 2, max_images: int = 1024, max_batch: int | None = None) -> Iterator[list[dict]]:
-    """Inside the block every ``train.train`` / ``packed.train_packed`` call stops after ``steps``
+    """Inside the block every ``train.train`` call stops after ``steps``
     optimiser steps (of at most ``max_batch`` images, if given; the ledger keeps the real batch
     size) and every ``data.load_split`` returns at most ``max_images`` images per split; yields the
     ledger (one dict per training call, see the module docstring). Everything is restored on exit,
     also after an exception; dry runs may nest (the inner one has its own ledger)."""
     global _STATE
-    from lsutils import packed
-
     if max_batch is not None:
         _positive_int("max_batch", max_batch)
     state = _State(_positive_int("steps", steps), _positive_int("max_images", max_images), [], max_batch)
-    saved = (_STATE, torch.Tensor.__dict__.get("__getitem__"), packed.train_packed)
+    saved = (_STATE, torch.Tensor.__dict__.get("__getitem__"))
     _STATE = state
     torch.Tensor.__getitem__ = _getitem
-    packed.train_packed = _capped_packed(saved[2])
     try:
         yield state.ledger
     finally:
@@ -255,7 +231,6 @@ def dry_run(steps: int = 2, max_images: int = 1024, max_batch: int | None = None
             del torch.Tensor.__getitem__
         else:
             torch.Tensor.__getitem__ = saved[1]
-        packed.train_packed = saved[2]
 
 
 # ---------------------------------------------------------------- the cost model

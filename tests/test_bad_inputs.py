@@ -17,12 +17,12 @@ import numpy as np
 import pytest
 import torch
 
-from lsutils import (data, distill, geometry, info, losses, metrics, models, multilabel, packed,
+from lsutils import (data, distill, geometry, info, losses, metrics, models, multilabel,
                      plan, plot, report, selective, simplex, stats, targets, tasks, theory, torch_reference,
                      train, ufm, verdicts)
 
 MODULES = [targets, losses, theory, metrics, geometry, info, simplex, distill, tasks, multilabel,
-           stats, report, data, train, models, plan, packed, torch_reference, plot, verdicts, selective, ufm]
+           stats, report, data, train, models, plan, torch_reference, plot, verdicts, selective, ufm]
 NAN, INF = float("nan"), float("inf")
 
 Z = torch.randn(4, 3)                       # logits, K = 3
@@ -162,6 +162,14 @@ CASES = [
     (stats.judge_effect, lambda: stats.judge_effect(_diff(), 0), "expected_sign"),
     (stats.judge_equivalence, lambda: stats.judge_equivalence(_diff(), 0.0), "margin"),
     (stats.judge_harm, lambda: stats.judge_harm(_diff(), NAN), "margin"),
+    (stats.not_seen, lambda: stats.not_seen(" "), "departure"),
+    (stats.at_confidence, lambda: stats.at_confidence({"low": 0.0, "high": 1.0}, 0.9), "diff"),
+    (stats.at_confidence, lambda: stats.at_confidence(_diff(), 1.0), "confidence"),
+    (stats.p_value, lambda: stats.p_value(_diff(), "better"), "kind"),
+    (stats.p_value, lambda: stats.p_value(_diff(), "harm"), "margin"),
+    (stats.holm_levels, lambda: stats.holm_levels([0.1, 1.5]), "p_values"),
+    (stats.holm, lambda: stats.holm([0.1], alpha=2.0), "alpha"),
+    (stats.holm_family, lambda: stats.holm_family([{"diff": _diff(), "verdict": "reproduced"}]), "kind"),
     # report
     (report.summarise, lambda: report.summarise([]), "values"),
     (report.mean_std, lambda: report.mean_std([]), "values"),
@@ -170,6 +178,8 @@ CASES = [
     (report.outcome, lambda: report.outcome("mostly holds"), "verdict"),
     (report.verdict_style, lambda: report.verdict_style("holdsx"), "verdict"),
     (report.interval, lambda: report.interval({"mean": 0.1}), "diff"),
+    (report.confidence, lambda: report.confidence({"confidence": 2.0}), "diff"),
+    (report.claim_interval, lambda: report.claim_interval([0.1, 0.2]), "claim"),
     (report.verdict_admonition, lambda: report.verdict_admonition("x", "maybe", ""), "verdict"),
     (report.numbered_table, lambda: report.numbered_table("x", "a b", ["a"], []), "name"),
     (report.claim_rows, lambda: report.claim_rows([{"source": "x"}]), "claims"),
@@ -239,13 +249,10 @@ CASES = [
     (models.BasicBlock, lambda: models.BasicBlock(4, 4, 3), "stride"),
     (models.build, lambda: models.build("vgg", (1, 4, 4), 3), "arch"),
     (models.count_parameters, lambda: models.count_parameters("mlp"), "model"),
-    # plan, packed
+    # plan
     (plan.flops_per_image, lambda: plan.flops_per_image(_mlp(), (1, 4)), "image_shape"),
     (plan.optimiser_steps, lambda: plan.optimiser_steps(0, 1.0, 8), "n_train"),
     (plan.estimate, lambda: plan.estimate(1, 1, 8, 100, 0.0), "images_per_s"),
-    (packed.check_configs, lambda: packed.check_configs([]), "cfgs"),
-    (packed.train_packed, lambda: packed.train_packed([_mlp()], torch.zeros(4, 1, 4, 4, dtype=torch.uint8),
-                                                      Y, [train.TrainConfig(), train.TrainConfig()]), "cfgs"),
     # torch_reference
     (torch_reference.reference_cross_entropy,
      lambda: torch_reference.reference_cross_entropy(Z, Y, label_smoothing=1.5), "label_smoothing"),

@@ -5,7 +5,7 @@ runs, so the GPU code path is exercised without a GPU)."""
 import pytest
 import torch
 
-from lsutils import data, distill, dryrun, models, packed, plan, results, train
+from lsutils import data, distill, dryrun, models, plan, results, train
 
 CPU = torch.device("cpu")
 results._load_registry()
@@ -80,18 +80,6 @@ def test_a_teacher_is_counted_apart():
     assert c["train_flops"] == images * (3 * group["flops_per_image"] + group["teacher_flops_per_image"])
 
 
-def test_packed_training_is_capped_and_recorded():
-    x, y = _toy(200)
-    cfgs = [train.TrainConfig(epochs=2, batch_size=32, lr=0.01, seed=s) for s in (0, 1, 2)]
-    with dryrun.dry_run(steps=5) as outer, dryrun.dry_run(steps=2) as ledger:
-        _, hists = packed.train_packed([_mlp() for _ in cfgs], x, y, cfgs, device=CPU)
-    assert [h.step[-1] for h in hists] == [2, 2, 2] and outer == []
-    [entry] = ledger
-    assert (entry["trainer"], entry["runs"], entry["images_per_step"]) == ("train_packed", 3, 96)
-    assert entry["planned_steps"] == plan.optimiser_steps(200, 2, 32)
-    assert dryrun.cost(dryrun.summarize(ledger), 1.0)["optimiser_steps"] == entry["planned_steps"]
-
-
 def test_splits_are_cut_and_prefixes_remember_their_real_length():
     cfg = train.TrainConfig(epochs=1, batch_size=128, lr=0.01)
     with dryrun.dry_run(max_images=100) as ledger:
@@ -106,16 +94,15 @@ def test_splits_are_cut_and_prefixes_remember_their_real_length():
 
 
 def test_everything_is_restored_also_after_an_exception():
-    getitem, train_packed = torch.Tensor.__getitem__, packed.train_packed
+    getitem = torch.Tensor.__getitem__
     with pytest.raises(RuntimeError, match="boom"):
         with dryrun.dry_run() as outer:
             with dryrun.dry_run(steps=1) as inner:
-                assert dryrun.active() and packed.train_packed is not train_packed
+                assert dryrun.active()
             assert dryrun.active() and inner == [] and outer == []
             raise RuntimeError("boom")
     assert not dryrun.active()
     assert torch.Tensor.__getitem__ is getitem and "__getitem__" not in torch.Tensor.__dict__
-    assert packed.train_packed is train_packed
     x, y = _toy(100)
     assert dryrun.cap_split("train", x, y) == (x, y)
     cfg = train.TrainConfig(epochs=2, batch_size=32)
