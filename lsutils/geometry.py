@@ -38,6 +38,8 @@ import torch
 from .targets import check_labels, check_num_classes
 
 __all__ = [
+    "relative_closeness",
+    "centroid_distances",
     "augment_templates",
     "augment_features",
     "template_plane",
@@ -589,13 +591,8 @@ def distance_summary(distances: dict[str, torch.Tensor]) -> dict[str, float]:
     }
 
 
-def cluster_spread(coords: torch.Tensor, labels: torch.Tensor) -> dict[int, float]:
-    """Per-class tightness in the plane: {class: (1/n_c) Σ_{i: y_i = c} ‖coords_i − m_c‖}.
-
-    m_c is the centroid of class c's 2-D coordinates; keys are the classes present in
-    ``labels``, in increasing order. Float64; distances in the plane are true augmented-space
-    distances because the basis is orthonormal.
-    """
+def _check_plane_labels(coords: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Validate (N, 2) coordinates and their (N,) labels >= 0; the labels as int64 on coords' device."""
     _check_matrix(coords, "coords", "(N, 2)")
     if coords.shape[1] != 2:
         raise ValueError(f"coords must have shape (N, 2), got shape {tuple(coords.shape)}")
@@ -608,9 +605,55 @@ def cluster_spread(coords: torch.Tensor, labels: torch.Tensor) -> dict[int, floa
     labels = labels.to(device=coords.device, dtype=torch.int64)
     if int(labels.min()) < 0:
         raise ValueError(f"labels must be class indices in [0, ∞), got minimum {int(labels.min())}")
+    return labels
+
+
+def cluster_spread(coords: torch.Tensor, labels: torch.Tensor) -> dict[int, float]:
+    """Per-class tightness in the plane: {class: (1/n_c) Σ_{i: y_i = c} ‖coords_i − m_c‖}.
+
+    m_c is the centroid of class c's 2-D coordinates; keys are the classes present in
+    ``labels``, in increasing order. Float64; distances in the plane are true augmented-space
+    distances because the basis is orthonormal.
+    """
+    labels = _check_plane_labels(coords, labels)
     c = coords.to(torch.float64)
     out = {}
     for cls in labels.unique().tolist():
         pts = c[labels == cls]
         out[int(cls)] = float(torch.linalg.vector_norm(pts - pts.mean(dim=0), dim=1).mean())
     return out
+
+
+def centroid_distances(coords: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """‖m_k − m_l‖ between the class centroids m_c of 2-D coordinates (e.g. a template-plane
+    projection): a (C, C) float64 matrix over the C classes present, in increasing order."""
+    labels = _check_plane_labels(coords, labels)
+    c = coords.to(torch.float64)
+    m = torch.stack([c[labels == cls].mean(dim=0) for cls in labels.unique().tolist()])
+    return torch.cdist(m, m, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def relative_closeness(distances: torch.Tensor, group: Sequence[int]) -> float:
+    """How close the classes of ``group`` sit, relative to any two classes:
+
+        ρ_G = mean_{k<l ∈ G} D_kl / mean_{k≠l} D_kl,
+
+    D a symmetric (K, K) distance matrix with zero diagonal (``class_mean_distances``,
+    ``centroid_distances``). ρ_G = 1: the group's classes are as far apart as the average pair;
+    ρ_G < 1: closer. A magnitude, unlike the rank correlation of distance and confusion."""
+    _check_matrix(distances, "distances", "(K, K)")
+    k = distances.shape[0]
+    if distances.shape[1] != k or k < 2:
+        raise ValueError(f"distances must be a square (K, K) matrix with K >= 2, got {tuple(distances.shape)}")
+    d = distances.to(torch.float64)
+    if not torch.allclose(d, d.T) or bool(d.diagonal().abs().max() > 0):
+        raise ValueError("distances must be symmetric with a zero diagonal")
+    group = sorted({int(g) for g in group})
+    if len(group) < 2 or group[0] < 0 or group[-1] >= k:
+        raise ValueError(f"group must name at least two distinct classes in [0, {k}), got {group!r}")
+    idx = torch.tensor(group, device=d.device)
+    inside = d[idx][:, idx].sum() / (len(group) * (len(group) - 1))
+    overall = d.sum() / (k * (k - 1))
+    if not overall > 0:
+        raise ValueError("distances must not all be zero")
+    return float(inside / overall)

@@ -845,3 +845,54 @@ def test_class_separation_against_every_pair():
     assert geometry.class_separation(3 * h, labels, k) == pytest.approx(geometry.class_separation(h, labels, k))
     with pytest.raises(ValueError, match="zero vector"):
         geometry.class_separation(torch.zeros(k * per, 4), labels, k)
+
+
+# ----------------------------------------------------------------------------- closeness of a group of classes
+
+def _closeness_by_loops(d: np.ndarray, group) -> float:
+    k = d.shape[0]
+    inside = [d[a, b] for a in group for b in group if a < b]
+    overall = [d[a, b] for a in range(k) for b in range(k) if a < b]
+    return float(np.mean(inside) / np.mean(overall))
+
+
+def test_relative_closeness_matches_pairwise_loops():
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    d = torch.cdist(mu, mu)
+    d = (d + d.T) / 2
+    d.fill_diagonal_(0)
+    for group in [(0, 1), (1, 3, 5), (0, 2, 4, 5)]:
+        assert geometry.relative_closeness(d, group) == pytest.approx(_closeness_by_loops(d.numpy(), group), rel=1e-12)
+    assert geometry.relative_closeness(d, range(6)) == pytest.approx(1.0)   # the group of all classes
+    # scale-free, and closer classes give a smaller value
+    assert geometry.relative_closeness(3 * d, (1, 3)) == pytest.approx(geometry.relative_closeness(d, (1, 3)))
+    mu2 = mu.clone()
+    mu2[3] = mu2[1] + 0.01
+    d2 = torch.cdist(mu2, mu2)
+    d2 = (d2 + d2.T) / 2
+    d2.fill_diagonal_(0)
+    assert geometry.relative_closeness(d2, (1, 3)) < 0.05
+
+
+def test_centroid_distances_against_numpy():
+    g = torch.Generator().manual_seed(1)
+    coords = torch.randn(30, 2, generator=g, dtype=torch.float64)
+    labels = torch.tensor([2, 4, 7] * 10)
+    d = geometry.centroid_distances(coords, labels)
+    m = np.stack([coords.numpy()[labels.numpy() == c].mean(0) for c in (2, 4, 7)])
+    ref = np.sqrt(((m[:, None] - m[None]) ** 2).sum(-1))
+    np.testing.assert_allclose(d.numpy(), ref, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda: geometry.relative_closeness(torch.ones(3, 3), (0, 1)), "zero diagonal"),
+    (lambda: geometry.relative_closeness(torch.zeros(3, 3), (0, 1)), "not all be zero"),
+    (lambda: geometry.relative_closeness(torch.zeros(3, 2), (0, 1)), "square"),
+    (lambda: geometry.relative_closeness(torch.tensor([[0.0, 1, 2], [1, 0, 1], [2, 1, 0]]), (0,)), "group"),
+    (lambda: geometry.relative_closeness(torch.tensor([[0.0, 1, 2], [1, 0, 1], [2, 1, 0]]), (0, 3)), "group"),
+    (lambda: geometry.centroid_distances(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long)), "coords"),
+])
+def test_closeness_refuses_bad_input(bad, match):
+    with pytest.raises(ValueError, match=match):
+        bad()
