@@ -50,8 +50,11 @@ def show_table(header: Sequence[str], rows: Iterable[Sequence[object]]):
 
 
 # The outcomes a claim can have, each with its own admonition style (_static/book.css). A paper's
-# claim is reproduced or refuted; a tutorial's advice (the Practice part) holds or does not hold.
+# claim is reproduced or refuted — refuted only on a setup faithful to the paper; where the setup
+# departs from it (stats.not_seen) what would refute it is "not seen at this scale (<departure>)";
+# a tutorial's advice (the Practice part) holds or does not hold.
 VERDICT_STYLES = {"reproduced": "verdict-reproduced", "partly": "verdict-partly", "refuted": "verdict-refuted",
+                  "not seen at this scale": "verdict-notseen",
                   "premise not met": "verdict-premise", "not resolved": "verdict-unresolved",
                   "not testable here": "verdict-untestable",
                   "holds": "verdict-reproduced", "does not hold": "verdict-refuted"}
@@ -83,6 +86,30 @@ def interval(diff: dict, digits: int = 2, scale: float = 1.0) -> str:
     return f"{f(diff['mean'])} [{f(diff['low'])},{NBSP}{f(diff['high'])}]"
 
 
+def confidence(diff: dict) -> str:
+    """'99.17 %': the confidence of a ``stats.paired_difference`` interval (95 % if it says none),
+    to two decimals without trailing zeros."""
+    c = diff.get("confidence", 0.95) if isinstance(diff, dict) else None
+    if not isinstance(c, float) or not 0 < c < 1:
+        raise ValueError(f"diff must be a paired_difference dict with a confidence in (0, 1), got {diff!r}")
+    return f"{100 * c:.2f}".rstrip("0").rstrip(".") + NBSP + "%"
+
+
+def claim_interval(claim: dict, digits: int = 2) -> str:
+    """A claim's interval as its verdict reads it. Judged within a Holm family
+    (``stats.holm_family``): the adjusted interval, its confidence 1 − level and its rank among the
+    m claims of the family, '+0.35 [−0.11, +0.81] at 99.17 % (Holm 6/11)'. Otherwise (not judged,
+    or no family) the plain interval, as ``interval``; '—' without one."""
+    if not isinstance(claim, dict):
+        raise ValueError(f"claim must be a claim dict (from an experiment's claims()), got {claim!r}")
+    diff = claim.get("diff")
+    if not diff:
+        return "—"
+    if not claim.get("holm_level"):
+        return interval(diff, digits)
+    return f"{interval(diff, digits)} at {confidence(diff)} (Holm{NBSP}{claim['holm_rank']}/{claim['holm_m']})"
+
+
 def verdict_admonition(title: str, verdict: str, body: str) -> str:
     """A MyST admonition titled '<title>: <verdict>' in the verdict's own style; ``body`` is
     MyST Markdown. Rendered when a chapter displays it as Markdown (``nb_render_markdown_format:
@@ -98,27 +125,31 @@ def numbered_table(caption: str, name: str, header: Sequence[str], rows: Iterabl
 
 
 def claim_rows(claims: Iterable[dict], digits: int = 2) -> list[list[str]]:
-    """Rows (claim, network, α = 0, α = 0.1, Δ [95 % CI], verdict) of ``claims`` as the
-    experiments' ``claims()`` return them."""
+    """Rows (claim, network, α = 0, α = 0.1, Δ [interval] at its confidence, verdict) of ``claims``
+    as the experiments' ``claims()`` return them (``claim_interval``: Holm-adjusted where judged)."""
     rows = []
     for c in claims:
         missing = {"source", "claim", "measure", "arch", "hard", "smoothed", "diff", "verdict"} - set(c)
         if missing:
             raise ValueError(f"claims must be the dicts an experiment's claims() returns; missing {sorted(missing)}")
-        diff = interval(c["diff"], digits) if c["diff"] else "—"
         rows.append([f"{c['source']}: {c['claim']} ({c['measure']})", c["arch"], f"{c['hard']:.{digits}f}",
-                     f"{c['smoothed']:.{digits}f}", diff, c["verdict"]])
+                     f"{c['smoothed']:.{digits}f}", claim_interval(c, digits), c["verdict"]])
     return rows
 
 
-CLAIM_HEADER = ("claim (measure)", "network", "α = 0", "α = 0.1", "Δ [95 % CI]", "verdict")
+CLAIM_HEADER = ("claim (measure)", "network", "α = 0", "α = 0.1", "Δ [interval] at its Holm confidence",
+                "verdict")
 
 
 def combined_verdict(verdicts: Sequence[str]) -> str:
     """One verdict for a claim tested on several networks or settings. Settings that could not
     be judged ("premise not met", "not testable here") do not dilute those that could: among the
-    judged ones, the common verdict if they agree, "partly" if some reproduce it, else refuted
-    before not resolved. With no judged setting: "premise not met" if any, else "not testable here"."""
+    judged ones, the common verdict if they agree (the common outcome, unqualified, if they agree
+    only in outcome), "partly" if some reproduce it and others do not, else "not resolved" — a
+    claim is "refuted" (or "not seen at this scale") only where every judged setting says so;
+    the rows that show a mixed verdict name each setting's own (``verdicts.grouped``). With no
+    judged setting: "premise not met" if any, else "not testable here". A tutorial's advice
+    combines alike, "holds" and "does not hold" in place of reproduced and refuted."""
     wrong = f"verdicts must be a non-empty list of {list(VERDICT_STYLES)} (optionally qualified), got {verdicts!r}"
     if not verdicts:
         raise ValueError(wrong)
@@ -133,10 +164,12 @@ def combined_verdict(verdicts: Sequence[str]) -> str:
         return judged[0]
     # a tutorial's advice holds or does not hold as a paper's claim is reproduced or refuted
     paper = [_AS_PAPER.get(outcomes[v], outcomes[v]) for v in judged]
-    if "reproduced" in paper or "partly" in paper:
-        out = "partly" if len(set(paper)) > 1 else paper[0]
-    else:
-        out = "refuted" if "refuted" in paper else "not resolved"
+    if len(set(paper)) == 1:
+        out = paper[0]
+    elif "reproduced" in paper or "partly" in paper:
+        out = "partly"
+    else:   # refuted, not seen and not resolved mixed: no setting-wide refutation
+        out = "not resolved"
     if any(outcomes[v] in _AS_PAPER for v in judged):
         out = {paper_: practice for practice, paper_ in _AS_PAPER.items()}.get(out, out)
     return out
@@ -149,8 +182,9 @@ UNJUDGED = ("premise not met", "not testable here")
 def claims_admonition(title: str, claims: Sequence[dict], body: str = "", digits: int = 2) -> str:
     """One verdict box for a claim judged in several settings (networks, α, data sets): the
     ``combined_verdict`` in the title, then one line per setting with its measure, the two arms,
-    the paired interval and its own verdict (labelled by network, and by claim where one network
-    carries several)."""
+    the paired interval at the confidence its verdict is read at (``claim_interval``) and its own
+    verdict — with what its 95 % interval alone would say where Holm's correction changed it
+    (labelled by network, and by claim where one network carries several)."""
     claims = list(claims)
     if not claims:
         raise ValueError("claims must hold at least one claim dict (from an experiment's claims())")
@@ -159,9 +193,13 @@ def claims_admonition(title: str, claims: Sequence[dict], body: str = "", digits
         labels = [f"{c['arch']}, {c['claim']}" for c in claims]
     lines = []
     for c, label in zip(claims, labels):
-        diff = f", Δ {interval(c['diff'], digits)}" if c.get("diff") else ""
+        diff = f", Δ {claim_interval(c, digits)}" if c.get("diff") else ""
         note = f" ({c['note']})" if c.get("note") else ""
+        alone = ""
+        if c.get("holm_level") and c.get("verdict_95") and c["verdict_95"] != c["verdict"]:
+            alone = (f" (its 95{NBSP}% interval {interval(c['diff_95'], digits)} alone would read "
+                     f"*{c['verdict_95']}*)")
         lines.append(f"- {label}: {c['measure']} {c['hard']:.{digits}f} → {c['smoothed']:.{digits}f}"
-                     f"{diff}: **{c['verdict']}**{note}")
+                     f"{diff}: **{c['verdict']}**{alone}{note}")
     verdict = combined_verdict([c["verdict"] for c in claims])
     return verdict_admonition(title, verdict, (body.strip() + "\n\n" if body.strip() else "") + "\n".join(lines))

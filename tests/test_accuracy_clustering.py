@@ -57,6 +57,9 @@ def test_verdicts_on_constructed_runs():
     # ρ is −1 at α = 0 and +1 with smoothing on every seed: no spread, so the interval is a point
     assert c["fig1_similar"]["hard"] == pytest.approx(-1) and c["fig1_similar"]["smoothed"] == pytest.approx(1)
     assert c["fig1_similar"]["verdict"] == "reproduced"
+    # one family: the six claims of the one network, each read at its Holm level
+    assert {v["holm_m"] for v in c.values()} == {6} and sorted(v["holm_rank"] for v in c.values()) == [1, 2, 3, 4, 5, 6]
+    assert all(v["diff"]["confidence"] == pytest.approx(1 - v["holm_level"]) for v in c.values())
 
 
 def test_premise_not_met_overrides_the_statistics():

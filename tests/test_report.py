@@ -74,6 +74,8 @@ def test_verdict_style_reads_the_outcome_a_qualified_verdict_starts_with():
     assert verdict_style("does not hold") == verdict_style("refuted") == "verdict-refuted"
     assert verdict_style("partly") == "verdict-partly"
     assert verdict_style("not testable here") == "verdict-untestable"
+    assert verdict_style("not seen at this scale (5 source classes, not ImageNet's 1 000)") == "verdict-notseen"
+    assert verdict_style("not seen at this scale") != verdict_style("refuted")
     for bad in ("holdsx", "mostly holds", "", "Holds"):
         with pytest.raises(ValueError, match="verdict must be one of"):
             verdict_style(bad)
@@ -90,7 +92,7 @@ def test_numbered_table_and_claim_rows():
              "smoothed": 88.1, "diff": {"mean": 0.1, "low": -0.2, "high": 0.4}, "verdict": "reproduced"}
     rows = claim_rows([claim, {**claim, "diff": None, "verdict": "not testable here"}])
     assert len(rows[0]) == len(CLAIM_HEADER)
-    assert rows[0][4] == "+0.10 [−0.20,\u00a0+0.40]" and rows[1][4] == "—"
+    assert rows[0][4] == "+0.10 [−0.20,\u00a0+0.40]" and rows[1][4] == "—"   # no Holm family: as it is
 
 
 def test_combined_verdict():
@@ -101,7 +103,14 @@ def test_combined_verdict():
     assert combined_verdict(["reproduced", "premise not met", "refuted"]) == "partly"
     assert combined_verdict(["premise not met", "not testable here"]) == "premise not met"
     assert combined_verdict(["not testable here"]) == "not testable here"
-    assert combined_verdict(["not resolved", "refuted"]) == "refuted"
+    # "refuted" only where every judged setting says so; mixed negatives are not resolved
+    assert combined_verdict(["not resolved", "refuted"]) == "not resolved"
+    assert combined_verdict(["refuted", "refuted", "premise not met"]) == "refuted"
+    seen = "not seen at this scale (5 source classes, not ImageNet's 1 000)"
+    assert combined_verdict([seen, seen, "premise not met"]) == seen
+    assert combined_verdict([seen, "not seen at this scale (an MLP)"]) == "not seen at this scale"
+    assert combined_verdict([seen, "refuted"]) == "not resolved"
+    assert combined_verdict([seen, "reproduced"]) == "partly"
     assert combined_verdict(["not resolved", "not testable here"]) == "not resolved"
     with pytest.raises(ValueError, match="verdicts"):
         combined_verdict(["maybe"])
@@ -112,7 +121,7 @@ def test_combined_verdict():
     assert combined_verdict(["holds here", "holds"]) == "holds"
     assert combined_verdict(["holds", "does not hold"]) == "partly"
     assert combined_verdict(["does not hold", "does not hold", "premise not met"]) == "does not hold"
-    assert combined_verdict(["does not hold", "not resolved"]) == "does not hold"
+    assert combined_verdict(["does not hold", "not resolved"]) == "not resolved"
 
 
 def test_claims_admonition_combines_and_lists_every_setting():
@@ -141,3 +150,48 @@ def test_claims_admonition_tells_apart_several_claims_on_one_network():
     assert "- resnet8, lower (L = 5): nats" in text and "- resnet8, lower (L = 50): nats" in text
     one = claims_admonition("Table 2", [{**base, "claim": "x"}, {**base, "arch": "mlp", "claim": "x"}])
     assert "- resnet8: nats" in one and "- mlp: nats" in one
+
+
+def test_claim_interval_shows_the_holm_adjusted_interval_and_what_95_percent_alone_says():
+    from lsutils import stats
+    from lsutils.report import NBSP, claim_interval, claims_admonition, confidence
+
+    zero = [0.0] * 5
+    mk = lambda key, b: {"key": key, "arch": key, "measure": "m", "hard": 0.0, "smoothed": sum(b) / 5,  # noqa: E731
+                         "kind": "effect", "expected_sign": 1,
+                         **dict(zip(("diff", "verdict"), stats.judge_paired(zero, b, True, "effect", 1)))}
+    fam = stats.holm_family([mk("weak", [0.3, 0.1, 0.2, 0.4, 0.05]), mk("strong", [1.0, 1.1, 0.9, 1.05, 0.95]),
+                             mk("null", [0.1, -0.1, 0.05, -0.05, 0.0])])
+    weak = fam[0]
+    assert confidence(weak["diff"]) == f"97.5{NBSP}%" and confidence({"low": 0, "high": 1}) == f"95{NBSP}%"
+    assert claim_interval(weak) == f"{report.interval(weak['diff'])} at 97.5{NBSP}% (Holm{NBSP}2/3)"
+    assert claim_interval({"diff": None}) == "—"
+    assert claim_interval({**weak, "holm_level": None}) == report.interval(weak["diff"])   # not in a family
+    text = claims_admonition("Claim", fam)
+    assert text.startswith("```{admonition} Claim: partly")
+    assert (f"- weak: m 0.00 → 0.21, Δ {report.interval(weak['diff'])} at 97.5{NBSP}% (Holm{NBSP}2/3): "
+            f"**not resolved** (its 95{NBSP}% interval {report.interval(weak['diff_95'])} alone would read "
+            f"*reproduced*)") in text
+    assert "- strong: " in text and "would read" not in text.split("- strong: ")[1].split("\n")[0]
+
+
+def test_every_verdict_style_has_its_own_colour_in_book_css():
+    """Each class of VERDICT_STYLES is styled in _static/book.css, with a border colour no other
+    verdict and no sphinx-proof box (theorem, lemma, …) uses."""
+    import re
+    from pathlib import Path
+
+    from lsutils.report import VERDICT_STYLES
+
+    css = (Path(__file__).resolve().parent.parent / "_static" / "book.css").read_text()
+    colours = {}
+    for cls in set(VERDICT_STYLES.values()):
+        m = re.search(rf"div\.admonition\.{cls} {{ border-color: (#[0-9a-f]{{6}}); }}", css)
+        assert m, f"{cls} has no border colour in book.css"
+        colours[cls] = m.group(1)
+    assert len(set(colours.values())) == len(colours)
+    proof = pytest.importorskip("sphinx_proof")
+    text = (Path(proof.__file__).parent / "_static" / "proof.css").read_text()
+    used = {"#%02x%02x%02x" % tuple(int(v) for v in m) for m in re.findall(r"rgba?\((\d+), ?(\d+), ?(\d+)", text)}
+    used |= {c.lower() for c in re.findall(r"#[0-9a-fA-F]{6}", text)}
+    assert colours["verdict-notseen"] not in used

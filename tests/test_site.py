@@ -177,7 +177,7 @@ def test_every_exercise_has_a_worked_solution():
     assert n >= 28
 
 
-VERDICT_TITLE = re.compile(r"^Verdict\b|: (reproduced|refuted|partly|premise not met|not resolved|"
+VERDICT_TITLE = re.compile(r"^Verdict\b|: (reproduced|refuted|not seen at this scale|partly|premise not met|not resolved|"
                            r"not testable here|holds|does not hold)\b")
 
 

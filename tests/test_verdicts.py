@@ -52,5 +52,69 @@ def test_grouped_names_each_setting_when_the_judged_settings_disagree():
     rows = grouped([{**base, "where": "resnet8", "verdict": "not resolved"},
                     {**base, "where": "mlp", "verdict": "refuted"},
                     {**base, "where": "cnn", "verdict": "premise not met"}])
-    assert rows[0]["verdict"] == "refuted"
+    # refuted in one judged setting, not resolved in another: not a refutation of the claim
+    assert rows[0]["verdict"] == "not resolved"
     assert rows[0]["where"] == "resnet8: not resolved; mlp: refuted (cnn: premise not met)"
+    (same,) = grouped([{**base, "where": "resnet8", "verdict": "refuted"}, {**base, "where": "mlp", "verdict": "refuted"}])
+    assert same["verdict"] == "refuted" and same["where"] == "resnet8, mlp"
+
+
+# ----------------------------------------------------------------------------- on the stored results
+
+def _stored_claims():
+    rows = verdicts.book_claims()
+    if all(r["preset"] == "—" for r in rows):
+        import pytest
+
+        pytest.skip("no stored results")
+    return rows
+
+
+def test_each_claim_is_judged_in_one_chapter_only():
+    """One claim, one test, one verdict: no (source, claim) is judged on two pages, and Guo et al.'s
+    "collapse is faster/sooner" is judged once (in accuracy_clustering; the collapse chapter links)."""
+    rows = [r for r in _stored_claims() if r["preset"] != "—"]
+    pages: dict[tuple, set] = {}
+    for r in rows:
+        pages.setdefault((r["source"], r["claim"]), set()).add(r["doc"])
+    assert all(len(docs) == 1 for docs in pages.values()), {k: v for k, v in pages.items() if len(v) > 1}
+    guo_speed = [r for r in rows if r["source"].startswith("Guo") and ("faster" in r["claim"] or "sooner" in r["claim"])]
+    assert guo_speed and {r["experiment"] for r in guo_speed} == {"accuracy_clustering"}
+
+
+def test_the_ufm_exploration_is_not_a_verdict_on_a_paper():
+    """The conditioning of the smoothed UFM (Guo et al.'s statement was not retrieved) is the book's
+    own exploration: no front-page row, and no verdict-styled box in the collapse chapter."""
+    import json
+    import re
+    from pathlib import Path
+
+    rows = _stored_claims()
+    assert not [r for r in rows if re.search(r"UFM|condition", r["claim"])]
+    nb = json.loads((Path(__file__).resolve().parent.parent / "chapters/after/collapse.ipynb").read_text())
+    text = "".join("".join(c["source"]) + "".join("".join(o.get("data", {}).get("text/markdown", ""))
+                                                   for o in c.get("outputs", [])) for c in nb["cells"])
+    for box in re.findall(r"```\{admonition\}([^\n]*)\n:class: ([^\n]*)", text):
+        assert not ("UFM" in box[0] and "verdict-" in box[1]), box
+
+
+def test_front_page_verdicts_are_holm_corrected_within_each_experiment():
+    """Every claim judged from an interval on the front page carries its Holm level (distillation's
+    once its claims() ends with stats.holm_family)."""
+    import importlib
+
+    from lsutils import results, stats
+
+    for name in verdicts.CHAPTERS:
+        module = importlib.import_module(results.get(name).fn.__module__) if name not in (
+            "choosing_eps", "alternatives") else None
+        if module is None or name == "distillation":
+            continue
+        try:
+            res = results.best(name)
+        except results.ResultError:
+            continue
+        claims = module.claims(res.data, res.config)
+        judged = [c for c in claims if c.get("diff") and c["verdict"] not in stats.UNJUDGED]
+        assert all(c.get("holm_level") and c["holm_m"] == len(judged) for c in judged), name
+        assert stats.holm_family(claims) == claims, name

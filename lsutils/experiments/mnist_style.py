@@ -155,7 +155,8 @@ def arm(runs: list[dict], dataset: str, role: str, alpha: float | None) -> dict[
 
 
 def claims(data_: dict, config: dict) -> list[dict]:
-    """Per data set present: the smoothed teacher errs less; its student errs more (paired)."""
+    """Per data set present: the smoothed teacher errs less; its student errs more (paired); each
+    read off its interval at its Holm level within these claims (``stats.holm_family``)."""
     g = Gates(**config["gates"])
     runs, out = data_["runs"], []
     a0, a1 = (float(a) for a in config["alphas"])
@@ -178,5 +179,5 @@ def claims(data_: dict, config: dict) -> list[dict]:
             diff, verdict = stats.judge_paired(a, b, prem["met"], "effect", sign)
             out.append({"key": key, "source": "Sec. 4 (MNIST text)", "claim": statement, "arch": dataset,
                         "measure": "test error (%)", "hard": _mean(a), "smoothed": _mean(b), "diff": diff,
-                        "verdict": verdict, "premise": prem, "expected_sign": sign})
-    return out
+                        "verdict": verdict, "premise": prem, "kind": "effect", "expected_sign": sign})
+    return stats.holm_family(out)

@@ -22,7 +22,7 @@ from lsutils import data, geometry, models, stats, train
 from lsutils.experiments.accuracy_clustering import Network, _mean
 from lsutils.results import experiment
 
-__all__ = ["TransferConfig", "Gates", "transfer", "claims", "linear_probe", "knn_probe", "digits_28"]
+__all__ = ["TransferConfig", "Gates", "departure", "transfer", "claims", "linear_probe", "knn_probe", "digits_28"]
 
 C_GRID = (0.001, 0.01, 0.1, 1.0)
 K_GRID = (1, 5, 10, 20)
@@ -30,7 +30,16 @@ K_GRID = (1, 5, 10, 20)
 
 @dataclass(frozen=True)
 class Gates:
+    # The book's own condition, not Kornblith et al.'s premise (a ResNet-50 does not fit ImageNet):
+    # the networks are trained to the end. Value unchanged since written; its scope (both arms of
+    # each α, instead of every run) was set in commit 63faf54, after a first selective sweep missed it.
     train_accuracy: float = 0.99   # every run, on its training images (source classes)
+
+
+def departure(config: dict) -> str:
+    """How this setting departs from the paper's, named in the verdict that would otherwise be
+    "refuted" (``stats.not_seen``): the scale of the training task."""
+    return f"{len(config['source'])} source classes, not ImageNet's 1 000"
 
 
 @dataclass(frozen=True)
@@ -159,7 +168,10 @@ def transfer(cfg: TransferConfig, memo) -> dict:
 # ----------------------------------------------------------------------------- verdicts
 
 def claims(data_: dict, config: dict) -> list[dict]:
-    """Per smoothed α against α = 0 (paired): R² rises; linear and k-NN transfer fall."""
+    """Per smoothed α against α = 0 (paired): R² rises; linear and k-NN transfer fall. Each is
+    read off its interval at its Holm level within these claims (``stats.holm_family``); a few
+    source classes cannot show ImageNet's mechanism, so what would refute a claim reads "not seen
+    at this scale (``departure``)"."""
     g = Gates(**config["gates"])
     runs = data_["runs"]
     fit = {float(a): min(r["accuracy"]["train"] for r in runs if r["alpha"] == a) for a in config["alphas"]}
@@ -184,8 +196,9 @@ def claims(data_: dict, config: dict) -> list[dict]:
             diff, verdict = stats.judge_paired(a, b, prem["met"], "effect", sign)
             out.append({"key": key, "alpha": a1, "source": "Kornblith et al. (2021)", "claim": statement,
                         "arch": f"α = {a1:g}", "measure": measure, "hard": _mean(a), "smoothed": _mean(b),
-                        "diff": diff, "verdict": verdict, "premise": prem, "expected_sign": sign})
-    return out
+                        "diff": diff, "verdict": verdict, "premise": prem, "kind": "effect",
+                        "expected_sign": sign, "departure": departure(config)})
+    return stats.holm_family(out)
 
 
 
