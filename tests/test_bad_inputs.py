@@ -124,6 +124,9 @@ CASES = [
     (geometry.template_distances, lambda: geometry.template_distances(H, HY, W, B[:1]), "bias"),
     (geometry.distance_summary, lambda: geometry.distance_summary({"own": torch.ones(2)}), "distances"),
     (geometry.cluster_spread, lambda: geometry.cluster_spread(nan_like(H[:, :2]), HY), "coords"),
+    (geometry.centroid_distances, lambda: geometry.centroid_distances(nan_like(H[:, :2]), HY), "coords"),
+    (geometry.relative_closeness, lambda: geometry.relative_closeness(torch.zeros(3, 2), (0, 1)), "distances"),
+    (geometry.relative_closeness, lambda: geometry.relative_closeness(1 - torch.eye(3), (0, 5)), "group"),
     # info
     (info.mutual_information, lambda: info.mutual_information(np.ones((3, 3)) * NAN), "samples"),
     (info.mutual_information, lambda: info.mutual_information(np.eye(3), chunk=0), "chunk"),
@@ -260,6 +263,7 @@ CASES = [
 
 # Public callables without a bad input to give: no arguments, or exception classes.
 EXEMPT = {data.clear_cache, train.default_device, data.DataNotFoundError, data.DataIntegrityError,
+          train.DivergedError,   # an exception class: raised by train, not called with bad input
           data.DatasetInfo, train.History, metrics.Reliability,
           plot.styled,            # a decorator: any callable is a valid argument
           verdicts.book_claims}   # no arguments: reads the registered experiments' stored results
