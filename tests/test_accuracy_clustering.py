@@ -19,6 +19,8 @@ def _run(arch, eps, seed, *, test_acc, nc1, train_acc=1.0, rho_sign=-1, reach=10
     np.fill_diagonal(dist, 0)
     conf = (dist.max() - dist) if rho_sign < 0 else dist.copy()   # confusions fall (or rise) with distance
     np.fill_diagonal(conf, 100)
+    if rho_sign > 0:                                   # smoothing: classes 0 and 1 no closer than the rest
+        dist[0, 1] = dist[1, 0] = dist[0, 1] + 10 + seed
     return {"arch": arch, "eps": eps, "seed": seed,
             "train": {"accuracy": train_acc, "nc1": nc1, "nc2": {"equiangular": nc1 / 10}},
             "val": {"nc1": nc1 * 2, "class_mean_distances": dist.tolist(), "confusion": conf.tolist()},
@@ -39,7 +41,7 @@ def _runs(train_acc=1.0, hard_nc1=0.4):
 
 
 def _claims(runs):
-    return {c["key"]: c for c in ac.claims({"runs": runs}, {"gates": GATES})}
+    return {c["key"]: c for c in ac.claims({"runs": runs, "similar_classes": (0, 1)}, {"gates": GATES})}
 
 
 def test_paired_by_seed():
@@ -54,8 +56,11 @@ def test_verdicts_on_constructed_runs():
     assert c["fig1_tight"]["verdict"] == "reproduced"             # NC1 lower with smoothing
     assert c["fig1_equidistant"]["verdict"] == "reproduced"
     assert c["guo_faster"]["diff"]["mean"] == pytest.approx(-10) and c["guo_faster"]["censored"] == 0
-    # ρ is −1 at α = 0 and +1 with smoothing on every seed: no spread, so the interval is a point
-    assert c["fig1_similar"]["hard"] == pytest.approx(-1) and c["fig1_similar"]["smoothed"] == pytest.approx(1)
+    # classes 0 and 1 sit at the closeness below without smoothing, farther apart with it
+    close = lambda d: d[0, 1] / (d.sum() / 12)   # noqa: E731  (the ratio by hand, K = 4)
+    hard = np.array(_run("net", 0.0, 0, test_acc=0.9, nc1=0.4)["val"]["class_mean_distances"])
+    assert c["fig1_similar"]["hard"] == pytest.approx(close(hard))
+    assert c["fig1_similar"]["smoothed"] > c["fig1_similar"]["hard"]
     assert c["fig1_similar"]["verdict"] == "reproduced"
     # one family: the six claims of the one network, each read at its Holm level
     assert {v["holm_m"] for v in c.values()} == {6} and sorted(v["holm_rank"] for v in c.values()) == [1, 2, 3, 4, 5, 6]
@@ -72,7 +77,7 @@ def test_premise_not_met_overrides_the_statistics():
 
 def test_one_seed_is_not_testable():
     runs = [r for r in _runs() if r["seed"] == 0]
-    assert {c["verdict"] for c in ac.claims({"runs": runs}, {"gates": GATES})} == {"not testable here"}
+    assert {c["verdict"] for c in _claims(runs).values()} == {"not testable here"}
 
 
 def test_faster_collapse_not_testable_when_all_runs_start_below_the_threshold():

@@ -238,6 +238,24 @@ def paired(runs: list[dict], arch: str, value, eps_values=(0.0, 0.1)) -> tuple[l
     return [arms[0][s] for s in seeds], [arms[1][s] for s in seeds]
 
 
+def similar_class_closeness(split: dict, classes=SIMILAR_CLASSES) -> float:
+    """``geometry.relative_closeness`` of ``classes`` in the class-mean distances of a split: the
+    mean distance between their means over the mean distance between any two class means. The
+    paper's statement is one of magnitude (similar classes sit closer together without
+    smoothing), so this is the measure its claim is judged by; the rank correlation below is
+    shown beside it."""
+    return geometry.relative_closeness(torch.tensor(split["class_mean_distances"], dtype=torch.float64), classes)
+
+
+def plane_closeness(run: dict, split: str = "val") -> float:
+    """The same ratio in the template plane of the "similar" triplet: the distance between the
+    centroids of its two similar classes over the mean distance between its three centroids."""
+    p = run["projections"]["similar"][split]
+    d = geometry.centroid_distances(torch.tensor(p["coords"], dtype=torch.float64), torch.tensor(p["labels"]))
+    order = sorted(TRIPLETS["similar"])            # centroid_distances orders classes by number
+    return geometry.relative_closeness(d, [order.index(c) for c in TRIPLETS["similar"][:2]])
+
+
 def similar_class_correlation(split: dict) -> float:
     """Spearman ρ between class-mean distances and confusions over all class pairs (negative:
     the classes a network confuses are the ones it keeps close)."""
@@ -279,6 +297,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
     """
     gates = Gates(**config["gates"])
     runs, out = data_["runs"], []
+    similar = tuple(data_.get("similar_classes", SIMILAR_CLASSES))
     specs = [
         ("table2", "Table 2", "smoothing does not hurt test accuracy", "harm", "test accuracy (points)",
          lambda r: 100 * r["test"]["accuracy"], {"margin": gates.accuracy_margin}),
@@ -290,8 +309,8 @@ def claims(data_: dict, config: dict) -> list[dict]:
          "NC2 equiangularity of class means", lambda r: r["train"]["nc2"]["equiangular"],
          {"expected_sign": -1}),
         ("fig1_similar", "Figure 1", "smoothing erases the closeness of similar classes", "effect",
-         "Spearman ρ (class-mean distance vs confusion)",
-         lambda r: similar_class_correlation(r["val"]), {"expected_sign": 1}),
+         "closeness of the similar classes' means (÷ mean over all pairs, validation)",
+         lambda r: similar_class_closeness(r["val"], similar), {"expected_sign": 1}),
         ("guo_faster", "Guo et al. (2025)", "smoothing reaches collapse faster", "effect",
          f"epochs until NC1 ≤ {gates.nc1_reached:g}", lambda r: epochs_to_nc1(r, gates.nc1_reached),
          {"expected_sign": -1}),
