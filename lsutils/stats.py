@@ -281,7 +281,7 @@ def p_value(diff: dict, kind: str, margin: float | None = None) -> float:
     when the interval at confidence 1 − λ (``at_confidence``) gives a decisive verdict
     ("reproduced", "refuted"), so a claim tested at level λ is read off that interval.
 
-    With se = s_d/√n, T a Student t with n − 1 degrees of freedom and P₂(x) = 2·P(T ≥ |d̄ − x|/se)
+    With se = s_d/√n, T a Student t with n − 1 degrees of freedom and P₂(x) = 2·P(T ≥ abs(d̄ − x)/se)
     the two-sided paired t-test of mean x:
 
     * "effect": P₂(0), the paired t-test of mean 0 (``scipy.stats.ttest_rel``);
