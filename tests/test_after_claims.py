@@ -1,4 +1,4 @@
-"""The claims() of the distillation, MNIST-style, information, selective, transfer and collapse
+"""The claims() of the MNIST-style, information, selective, transfer and collapse
 experiments on constructed runs: known effects give the verdicts they must, gates override the
 statistics, and the helpers agree with direct computations."""
 
@@ -8,74 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from lsutils import distill, stats
-from lsutils.experiments import collapse, distillation, information, mnist_style, selective, transfer
+from lsutils import stats
+from lsutils.experiments import collapse, information, mnist_style, selective, transfer
 
 SEEDS = (0, 1, 2, 3, 4)
 JITTER = (0.0, 0.1, -0.1, 0.05, -0.05)
-
-
-# ----------------------------------------------------------------------------- distillation (Figure 5)
-
-def test_matched_temperature_against_a_grid():
-    torch.manual_seed(0)
-    z, y = torch.randn(300, 10), torch.arange(300) % 10
-    z[torch.arange(300), y] += 6
-    target = 0.3
-    t_star = distillation.matched_temperature(z, y, target)
-    grid = torch.linspace(0.5, 20, 4000)
-    gammas = torch.tensor([distillation.gamma_at(z, y, float(t)) for t in grid])
-    t_grid = float(grid[(gammas - target).abs().argmin()])
-    assert t_star == pytest.approx(t_grid, abs=0.01)
-    assert distillation.gamma_at(z, y, t_star) == pytest.approx(target, abs=1e-6)
-    assert distillation.gamma_at(z, y, 1.0) == pytest.approx(
-        distill.equivalent_smoothing(torch.softmax(z.double(), 1), y))
-    assert distillation.matched_temperature(z, y, 1.5) is None       # γ ≤ K/(K−1)·(1 − 1/K) = 1
-
-
-def _fig5_runs(student_gain=1.0, teacher_fit=1.0, gamma_hard=0.01, smoothed_fit=1.0):
-    """Teachers α ∈ {0, 0.3}: the hard teacher's students beat the smoothed one's by ``student_gain``."""
-    runs = []
-    for s, j in zip(SEEDS, JITTER):
-        def run(role, alpha, t, acc, **kw):
-            runs.append({"role": role, "alpha": alpha, "temperature": t, "seed": s, "parameters": kw.pop("p", 10),
-                         "train": {"accuracy": kw.pop("fit", 1.0)}, "val": {"accuracy": acc / 100},
-                         "test": {"accuracy": (acc + j) / 100}, **kw})
-        run("teacher", 0.0, None, 85, p=20, fit=teacher_fit, gamma={"1": gamma_hard, "4": 0.5})
-        run("teacher", 0.3, None, 86, p=20, fit=smoothed_fit, gamma={"1": 0.3, "4": 0.8})
-        for t in (1.0, 4.0):
-            run("student", 0.0, t, 83 + student_gain)
-            run("student", 0.3, t, 83 if t == 1 else 82)
-            run("hinton", 0.0, t, 83)
-            run("hinton", 0.3, t, 83 if t == 1 else 82)
-        run("matched", 0.3, 2.0, 83 + student_gain)
-        run("direct", 0.0, None, 80)
-        run("direct", 0.3, None, 80.5)
-    return runs
-
-
-CFG5 = {"alphas": [0.0, 0.3], "temperatures": [1.0, 4.0], "high_temperature": 4.0, "hinton_temperatures": [1.0, 4.0],
-        "hinton_beta": 0.5, "student": {"arch": "mlp"}, "teacher": {"arch": "resnet8"}, "gates": {}}
-
-
-def test_figure5_claims_on_constructed_runs():
-    got = {c["key"]: c["verdict"] for c in distillation.claims({"runs": _fig5_runs()}, CFG5)}
-    assert got["fig5_teacher"] == "reproduced"          # 86 > 85 on every seed
-    assert got["fig5_matched"] == "reproduced"          # hard teacher's student 1 point better
-    assert got["fig5_best"] == "reproduced"
-    assert got["shen"] == "refuted"                     # smoothed student 1 point worse > 0.5 margin
-    assert got["chandrasegaran"] == "reproduced"        # T = 4 is worse for the smoothed teacher
-    assert got["chandrasegaran_hinton"] == "reproduced"
-    even = {c["key"]: c["verdict"] for c in distillation.claims({"runs": _fig5_runs(student_gain=0.0)}, CFG5)}
-    assert even["shen"] == "reproduced" and even["fig5_matched"] == "not resolved"
-
-
-def test_figure5_gates():
-    for runs in (_fig5_runs(teacher_fit=0.95), _fig5_runs(gamma_hard=0.2)):
-        assert {c["verdict"] for c in distillation.claims({"runs": runs}, CFG5)} == {"premise not met"}
-    only = distillation.claims({"runs": _fig5_runs(smoothed_fit=0.9)}, CFG5)   # the α = 0.3 teacher misses
-    assert len(only) == 1 and only[0]["verdict"] == "premise not met"
-    assert only[0]["premise"]["excluded"] == [0.3]
 
 
 # ----------------------------------------------------------------------------- MNIST-style
