@@ -470,24 +470,27 @@ def mean_gamma(runs: list[dict], alpha: float, temperature: float) -> float:
 def figure5_panels(runs: list[dict], config: dict) -> list[dict]:
     """Figure 5's two panels for ``plot.series_panels``: (a) teachers' test accuracy against
     their γ at T = 1 on the transfer set; (b) students against the γ of the targets they were
-    trained on, with the student alone as a line."""
+    trained on, with the student alone as a line. An α whose teacher misses the training-accuracy
+    gate is marked with *."""
     alphas = [float(a) for a in config["alphas"]]
     smoothed = [a for a in alphas if a > 0]
     temps = [float(t) for t in config["temperatures"]]
+    out = premise(runs, config)["excluded"]
+    name = lambda a: f"α={a:g}" + ("*" if a in out else "")  # noqa: E731  (* misses the fit gate)
     teachers = _series([(mean_gamma(runs, a, 1.0), select(runs, "teacher", a)) for a in alphas],
-                       "teacher trained with α", "k", annotate=[f"α={a:g}" for a in alphas])
+                       "teacher trained with α", "k", annotate=[name(a) for a in alphas])
     hard = _series([(mean_gamma(runs, 0.0, t), select(runs, "student", 0.0, t)) for t in temps],
                    "student of the hard teacher at T", "tab:blue", annotate=[f"T={t:g}" for t in temps],
                    annotate_offset=(4, -11))
     soft = _series([(mean_gamma(runs, a, 1.0), select(runs, "student", a, 1.0)) for a in smoothed],
-                   "student of the α-teacher, T = 1", "tab:red", annotate=[f"α={a:g}" for a in smoothed])
+                   "student of the α-teacher, T = 1", "tab:red", annotate=[name(a) for a in smoothed])
     matched = _series([(mean_gamma(runs, a, 1.0), select(runs, "matched", a)) for a in smoothed],
                       "student of the hard teacher at matched γ", "tab:purple", ls=":", marker="s")
     direct = _series([(a, select(runs, "direct", a)) for a in alphas],
                      "student trained with smoothing α (x = α)", "tab:green", ls="--", marker="^")
     alone = _mean([accuracy(r) for r in select(runs, "direct", 0.0).values()])
     return [{"title": "(a) teachers", "xlabel": "γ of the teacher at T = 1", "ylabel": "test accuracy (%)",
-             "series": [teachers], "legend_loc": "lower left"},
+             "series": [teachers], "legend": False},
             {"title": "(b) students", "xlabel": "γ of the targets (x = α for direct training)",
              "ylabel": "test accuracy (%)", "series": [hard, soft, matched, direct],
              "hlines": [(alone, "student alone", ":")], "legend_loc": "below"}]
@@ -517,7 +520,15 @@ RESULTS_HEADER = ("teacher α", "T", "γ", "teacher", "student (paper's form)", 
 
 
 def _name(n: dict) -> str:
-    return f"MLP 784-{n['width']}-{n['width']}" if n["arch"] == "mlp" else f"{n['arch']} (width {n['width']})"
+    """A network of the stored config in words: "MLP 784-256-256", "ResNet-8 (width 8)"."""
+    if n["arch"] == "mlp":
+        return f"MLP 784-{n['width']}-{n['width']}"
+    arch = f"ResNet-{n['arch'][6:]}" if n["arch"].startswith("resnet") else {"alexnet": "AlexNet"}.get(
+        n["arch"], n["arch"])
+    return f"{arch} (width {n['width']})"
+
+
+DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
 
 def network_rows(runs: list[dict], config: dict) -> list[list[str]]:
@@ -557,8 +568,9 @@ def design_rows(config: dict, runs: list[dict]) -> list[list[str]]:
     n_t, n_s = hard["images"], alone["images"]
     k = lambda n: f"{n:,}".replace(",", "\u202f")  # noqa: E731
     return [
-        ["data", "CIFAR-10, 45 000 training images",
-         f"{config['dataset']}: teachers on {k(n_t)} training images", "teachers on 3\u202f000"],
+        ["data", "CIFAR-10",
+         f"{DATASET_NAMES.get(config['dataset'], config['dataset'])}: teachers on {k(n_t)} training images",
+         "teachers on 3\u202f000"],
         ["teacher", "ResNet-56 (0.85 M parameters)",
          f"{_name(t)}, {k(hard['parameters'])} parameters, {t['train']['epochs']:g} epochs, no augmentation",
          "same network on 3\u202f000 images"],
@@ -570,7 +582,9 @@ def design_rows(config: dict, runs: list[dict]) -> list[list[str]]:
         ["teacher α", "0, 0.15, …, 0.75", ", ".join(f"{a:g}" for a in config["alphas"]), "0, 0.15, 0.3, 0.6"],
         ["T (hard teacher)", "1, 2, 3, 4, 8, 12, 16", ", ".join(f"{x:g}" for x in config["temperatures"]), "same"],
         ["seeds", "5 per point (min / mean / max)",
-         f"{len(config['seeds'])} student seeds, paired; {len(config['teacher_seeds'])} teacher(s) per α",
+         f"{len(config['seeds'])} student seeds, paired; "
+         + ("one teacher per α" if len(config["teacher_seeds"]) == 1 else
+            f"{len(config['teacher_seeds'])} teachers per α"),
          "5 teachers per α"],
         ["premise gates", "— (none stated)",
          f"teachers fit ≥ {100 * g['train_accuracy']:g} %; hard teacher γ ≤ {g['gamma_hard']:g} and "
