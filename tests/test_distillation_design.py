@@ -59,7 +59,8 @@ def _runs(transfer_gain=1.0, student_gain=1.0, teacher_fit=1.0, smoothed_fit=1.0
 
 
 CFG = {"alphas": [0.0, 0.3], "temperatures": [1.0, 4.0], "high_temperature": 4.0, "hinton_temperatures": [1.0, 4.0],
-       "hinton_beta": 0.5, "student": {"arch": "mlp"}, "teacher": {"arch": "resnet8"}, "gates": {},
+       "hinton_beta": 0.5, "student": {"arch": "mlp", "width": 256}, "teacher": {"arch": "resnet8", "width": 8},
+       "gates": {},
        "seeds": list(SEEDS), "teacher_seeds": [0], "train_size": 1536, "transfer_size": 128}
 
 

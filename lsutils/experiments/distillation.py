@@ -403,7 +403,8 @@ def claims(data_: dict, config: dict) -> list[dict]:
     common = {"measure": "test accuracy (points)", "premise": prem, "departure": departure(config)}
     if not smoothed:
         return [{"key": "fig5_matched", "source": "Figure 5", "claim": "every smoothed teacher misses its premise",
-                 "kind": "effect", "arch": config["student"]["arch"], "hard": math.nan, "smoothed": math.nan,
+                 "kind": "effect", "arch": f"{_name(config['student'])} students", "hard": math.nan,
+                 "smoothed": math.nan,
                  "diff": None, "verdict": "premise not met", **common}]
     t_high = float(config["high_temperature"])
     best_alpha = best_on_validation({a: select(runs, "teacher", a) for a in smoothed})
@@ -435,8 +436,8 @@ def claims(data_: dict, config: dict) -> list[dict]:
         met = prem["teachers_met"] if key == "fig5_teacher" else prem["met"]
         diff, verdict = stats.judge_paired(a, b, met, kind, sign, g.harm_margin)
         out.append({"key": key, "source": source, "claim": statement, "kind": kind,
-                    "arch": (f"{config['teacher']['arch']} teachers" if key == "fig5_teacher"
-                             else f"{config['student']['arch']} students"),
+                    "arch": (f"{_name(config['teacher'])} teachers" if key == "fig5_teacher"
+                             else f"{_name(config['student'])} students"),
                     "hard": _mean(a), "smoothed": _mean(b), "diff": diff, "verdict": verdict, **common,
                     **({"margin": g.harm_margin} if kind == "harm" else {"expected_sign": sign})})
     return stats.holm_family(out)
