@@ -9,17 +9,9 @@ import torch
 from torch import nn
 
 from lsutils import data, distill, models, train
-from tests.test_train import toy_data
+from tests.test_train import one_thread, toy_data  # noqa: F401  (one_thread: an autouse fixture)
 
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def _mlp(k=4, hidden=(32,), seed=0):

@@ -5,7 +5,6 @@ every archive of the folder passes, all at once (a failure part-way puts everyth
 import errno
 import gzip
 import hashlib
-import importlib.util
 import io
 import json
 import os
@@ -21,18 +20,9 @@ import numpy as np
 import pytest
 
 from lsutils import results
+from tests.test_cli_plan import gpu_run   # tools/gpu_run.py, loaded once
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def _load_gpu_run():
-    spec = importlib.util.spec_from_file_location("gpu_run_for_unpack", REPO / "tools" / "gpu_run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-gpu_run = _load_gpu_run()
 
 
 @dataclass(frozen=True)
