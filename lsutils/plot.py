@@ -11,12 +11,17 @@ import functools
 from collections.abc import Sequence
 
 import matplotlib
+import matplotlib.axes
 import matplotlib.figure
+import matplotlib.patches
 import matplotlib.pyplot as plt
+import matplotlib.text
+import matplotlib.transforms
 import numpy as np
 
 __all__ = ["PAGE_WIDTH", "DPI", "FONT_SIZE", "ARM_COLORS", "styled", "new_figure", "projection_grid",
-           "learning_curves", "distance_vs_confusion", "series_panels", "band", "close"]
+           "learning_curves", "distance_vs_confusion", "series_panels", "band", "legend_below",
+           "spread_labels", "close"]
 
 PAGE_WIDTH = 7.5      # inches: the text column of the book's theme at 100 dpi
 DPI = 100
@@ -145,6 +150,93 @@ def distance_vs_confusion(points: dict[str, dict[float, tuple[np.ndarray, np.nda
     return fig
 
 
+def legend_below(fig, ax=None, ncol: int | None = None, layout: bool = True, **kw):
+    """One legend for ``fig`` under all its axes, clear of the data: the entries of ``ax`` (an
+    axes or a list of axes; default every axes of the figure, each label once), in ``ncol``
+    columns (default: as many as fit, at most 3). With ``layout`` the figure switches to
+    constrained layout, which makes room for the legend (call it last, instead of ``ax.legend``
+    and ``tight_layout``); without it (a figure laid out by hand, e.g. on a gridspec with its own
+    spacing) the legend hangs under the figure's bottom edge, which the saved image includes."""
+    if not isinstance(fig, matplotlib.figure.Figure):
+        raise ValueError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
+    axes = fig.axes if ax is None else (list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax])
+    handles, labels = [], []
+    for a in np.ravel(axes):
+        for h, lab in zip(*a.get_legend_handles_labels()):
+            if lab not in labels and not lab.startswith("_"):
+                handles.append(h)
+                labels.append(lab)
+        if a.get_legend() is not None:
+            a.get_legend().remove()
+    if not handles:
+        return None
+    kw.setdefault("frameon", False)
+    ncols = ncol or min(3, len(labels))
+    if not layout:
+        return fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=ncols, **kw)
+    fig.set_layout_engine("constrained")
+    return fig.legend(handles, labels, loc="outside lower center", ncols=ncols, **kw)
+
+
+def spread_labels(ax, texts: Sequence | None = None, pad: float = 2.0) -> None:
+    """Move point labels (``ax.annotate`` texts in offset points) so that none overlaps another,
+    a marker of the axes or the axes' edge: each label tries its own offset, then the other
+    corners around its point, in order, and keeps the first that is clear (its own if none is)."""
+    if not isinstance(ax, matplotlib.axes.Axes):
+        raise ValueError(f"ax must be a matplotlib Axes, got {type(ax).__name__}")
+    texts = [t for t in (ax.texts if texts is None else texts) if isinstance(t, matplotlib.text.Annotation)]
+    if not texts:
+        return
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    obstacles = []
+    for line in ax.get_lines():   # markers of every series, a few pixels each
+        if line.get_marker() in (None, "", "None", " "):
+            continue
+        r = max(2.0, line.get_markersize() * fig.dpi / 72 / 2)
+        for x, y in ax.transData.transform(np.column_stack(line.get_data())):
+            if np.isfinite(x) and np.isfinite(y):
+                obstacles.append(matplotlib.transforms.Bbox([[x - r, y - r], [x + r, y + r]]))
+    inside = ax.bbox
+
+    def text_box(t):   # the label's own box at its current offset, without a leader line
+        t.update_positions(renderer)
+        return matplotlib.text.Text.get_window_extent(t, renderer)
+
+    placed = []
+    for t in texts:
+        dx, dy = t.xyann
+        ha0 = t.get_ha()
+        step = text_box(t).height * 72 / fig.dpi + 1.5   # one line of label, in points
+        ups = [abs(dy)] + [v for k in range(1, 7) for v in (-abs(dy) - step * k, abs(dy) + step * k)]
+        tries = [(dx, dy, ha0)] + [(side * reach * abs(dx), up, ha) for reach in (1, 4) for up in ups
+                                   for side, ha in ((1, "left"), (-1, "right"))]
+        best = None
+        for x_off, y_off, ha in tries:
+            t.xyann = (x_off, y_off)
+            t.set_ha(ha)
+            bb = text_box(t).padded(pad)
+            clashes = sum(bb.overlaps(o) for o in placed + obstacles)
+            if not (inside.containsx(bb.x0) and inside.containsx(bb.x1) and
+                    inside.containsy(bb.y0) and inside.containsy(bb.y1)):
+                clashes += 100
+            if best is None or clashes < best[0]:
+                best = (clashes, x_off, y_off, ha)
+            if clashes == 0:
+                break
+        _, x_off, y_off, ha = best   # the clear place, else the least crowded one
+        t.xyann = (x_off, y_off)
+        t.set_ha(ha)
+        if abs(y_off - dy) > 12 and t.arrowprops is None:   # moved far: a thin leader to its point
+            t.arrowprops = {"arrowstyle": "-", "color": "0.6", "lw": 0.5, "shrinkA": 1, "shrinkB": 3}
+            t.arrow_patch = matplotlib.patches.FancyArrowPatch(
+                (0, 0), (1, 1), arrowstyle="-", color="0.6", lw=0.5, shrinkA=1, shrinkB=3)
+            t.arrow_patch.set_figure(fig)
+            t._arrow_relpos = (0.5, 0.5)   # matplotlib sets it only when created with arrowprops
+        placed.append(text_box(t))
+
+
 def band(values_per_seed: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mean, min, max) over seeds, pointwise: ``values_per_seed`` is (seeds, points)."""
     v = np.asarray(values_per_seed, dtype=float)
@@ -160,7 +252,9 @@ def series_panels(panels: Sequence[dict], height: float = 2.8, cols: int | None 
     a list of dicts with ``x``, ``y`` (the mean over seeds) and optionally ``lo``/``hi`` (drawn
     as error bars with ``bars=True``, else as a shaded band), ``label``, ``color``, ``ls``,
     ``marker``, ``annotate`` (one text per point) and ``annotate_offset`` (points, default (3, 4)).
-    ``legend_loc`` is a matplotlib location or "below" (under the axes)."""
+    ``legend_loc`` is a matplotlib location or "below" (under the axes, the default: a legend
+    never covers data unless a panel asks for a place inside it). Point labels are spread so
+    that none overlaps another or a marker (``spread_labels``)."""
     if not panels:
         raise ValueError("panels must hold at least one panel")
     cols = cols or len(panels)
@@ -189,12 +283,15 @@ def series_panels(panels: Sequence[dict], height: float = 2.8, cols: int | None 
         ax.set_yscale(panel.get("yscale", "linear"))
         ax.grid(alpha=0.25)
         if panel.get("legend", True) and ax.get_legend_handles_labels()[0]:
-            if panel.get("legend_loc") == "below":   # under the axes, clear of the data
-                ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
+            if panel.get("legend_loc", "below") == "below":   # under the axes, clear of the data
+                ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.24), ncol=1)
             else:
                 ax.legend(frameon=False, loc=panel.get("legend_loc", "best"))
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
+    for ax, panel in zip(axes.flat, panels):
+        if any(s.get("annotate") for s in panel["series"]):
+            spread_labels(ax)
     return fig
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import numbers
+import re
 from typing import Iterable, Sequence
 
 
@@ -18,22 +20,111 @@ def summarise(values: Iterable[float]) -> dict[str, float]:
 
 
 NBSP = "\u00a0"   # no-break space: numbers and their spread stay on one line in narrow cells
+MINUS = "\u2212"  # the true minus sign: every negative number the book prints carries it
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _power_of_ten(x: float, digits: int = 1) -> str:
+    """'10⁻⁹' for 1e-9, '2 × 10⁻⁵' for 2e-5: ``x`` (positive) to ``digits`` significant digits."""
+    mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
+    power = "10" + str(int(exponent)).translate(_SUPERSCRIPT)
+    return power if mantissa == "1" else f"{mantissa}{NBSP}×{NBSP}{power}"
+
+
+def fmt_number(x: float, decimals: int | None = 2, *, sign: bool = False, scale: float = 1.0,
+               floor: float | None = None) -> str:
+    """One number in the book's style, the helper behind every table and verdict box.
+
+    - ``decimals`` decimals after multiplying by ``scale`` (100 for percentages); an ``int``
+      prints as an integer whatever ``decimals`` says, and ``decimals=None`` prints a float
+      with as few digits as it needs (an integral float as an integer: "every 2 epochs");
+    - a negative number carries the true minus sign U+2212 ("−0.12"), never a hyphen; with
+      ``sign`` a positive one carries "+" (differences and their intervals);
+    - a value that rounds to zero prints as 0 with its decimals and no sign ("0.000", never
+      "−0.000" or "+0.000");
+    - with ``floor``, a non-zero value smaller than it in magnitude prints as "< 10⁻⁹" (round-off
+      residues that are zero in exact arithmetic);
+    - NaN prints as "—" and infinities as "∞", "−∞".
+    """
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise ValueError(f"x must be a real number, got {x!r}")
+    if decimals is not None and (isinstance(decimals, bool) or not isinstance(decimals, int)
+                                 or not 0 <= decimals <= 12):
+        raise ValueError(f"decimals must be an integer in [0, 12] or None, got {decimals!r}")
+    if isinstance(x, numbers.Integral) and scale == 1:
+        value: float = int(x)
+        text = str(abs(int(x)))
+    else:
+        value = float(x) * scale
+        if math.isnan(value):
+            return "—"
+        if math.isinf(value):
+            return (MINUS if value < 0 else "+" if sign else "") + "∞"
+        if floor is not None and 0 < abs(value) < floor:
+            return "<" + NBSP + _power_of_ten(floor)
+        if decimals is not None:
+            text = f"{abs(value):.{decimals}f}"
+        elif value == round(value) and abs(value) < 1e15:
+            text = str(int(abs(round(value))))
+        else:
+            text = f"{abs(value):.4g}"
+            if "e" in text:   # 1.5e-05: scientific, written with a power of ten
+                text = _power_of_ten(abs(value), 4)
+    if not re.search(r"[1-9]", text):       # rounds to zero: no sign
+        return text
+    return (MINUS if value < 0 else "+" if sign else "") + text
+
+
+# A number in running text: an optional sign, digits, an optional exponent; not part of a word,
+# a version or a range ("ResNet-56", "512-512", "v1.2.3" are left alone).
+_NUMBER_IN_TEXT = re.compile(r"(?<![\w.\-−+])([-+−]?)(\d+(?:\.\d+)?)(?:e([-+]?\d+))?(?!\w|\.\d)")
+
+
+def restyle_numbers(text: str) -> str:
+    """``text`` with every number in the book's style (``fmt_number``), for numbers that were
+    formatted elsewhere (a glued value's format spec, a hand-built table cell): a hyphen-minus
+    sign becomes the true minus U+2212, a value that is zero at its decimals loses its sign
+    ("-0.000" and "+0.000" become "0.000") and an exponent becomes a power of ten ("2.4e-05"
+    becomes "2.4 × 10⁻⁵"). Digits and decimals are kept as they are."""
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a string, got {type(text).__name__}")
+
+    def one(m: re.Match) -> str:
+        sign, digits, exponent = m.group(1), m.group(2), m.group(3)
+        if exponent is not None:
+            power = "10" + str(int(exponent)).translate(_SUPERSCRIPT)
+            body = power if float(digits) == 1 else f"{digits}{NBSP}×{NBSP}{power}"
+        else:
+            body = digits
+        if not re.search(r"[1-9]", digits):   # zero: no sign
+            return body
+        return {"-": MINUS, "−": MINUS, "+": "+", "": ""}[sign] + body
+    return _NUMBER_IN_TEXT.sub(one, text)
 
 
 def mean_std(values: Iterable[float], digits: int = 2, scale: float = 1.0) -> str:
-    """'mean ± std' with ``digits`` decimals after multiplying by ``scale`` (100 for percentages);
-    no-break spaces around ±, so that a table cell never wraps inside the number."""
+    """'mean ± std' with ``digits`` decimals after multiplying by ``scale`` (100 for percentages),
+    each number as ``fmt_number`` writes it; no-break spaces around ±, so that a table cell never
+    wraps inside the number."""
     s = summarise(v * scale for v in values)
-    return f"{s['mean']:.{digits}f}{NBSP}±{NBSP}{s['std']:.{digits}f}"
+    return f"{fmt_number(s['mean'], digits)}{NBSP}±{NBSP}{fmt_number(s['std'], digits)}"
 
 
-def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+def md_table(header: Sequence[str], rows: Iterable[Sequence[object]], align: str | None = None) -> str:
     """A Markdown table: ``header`` then one line per row, cells as ``str``; a row of another
-    length than the header raises ``ValueError`` (Markdown would silently shift columns)."""
+    length than the header raises ``ValueError`` (Markdown would silently shift columns).
+    ``align``, one letter per column ("l", "r" or "c"), aligns the columns (numbers right)."""
     header = [str(h) for h in header]
     if not header:
         raise ValueError("header must name at least one column")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    if align is None:
+        rule = "|" + "---|" * len(header)
+    elif len(align) != len(header) or set(align) - set("lrc"):
+        raise ValueError(f"align must give one of 'l', 'r', 'c' per column ({len(header)}), got {align!r}")
+    else:
+        rule = "|" + "".join({"l": ":---|", "r": "---:|", "c": ":---:|"}[a] for a in align)
+    lines = ["| " + " | ".join(header) + " |", rule]
     for i, row in enumerate(rows):
         cells = [str(c).replace("|", "\\|") for c in row]
         if len(cells) != len(header):
@@ -42,11 +133,18 @@ def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-def show_table(header: Sequence[str], rows: Iterable[Sequence[object]]):
-    """``md_table`` as an IPython ``Markdown`` object: the last line of a notebook cell renders it."""
+def show_table(header: Sequence[str], rows: Iterable[Sequence[object]], caption: str | None = None,
+               name: str | None = None, align: str | None = None):
+    """``md_table`` as an IPython ``Markdown`` object: the last line of a notebook cell renders it.
+    With ``caption`` and ``name`` it is a numbered, captioned table (``numbered_table``), as every
+    table of the book's chapters is."""
     from IPython.display import Markdown
 
-    return Markdown(md_table(header, rows))
+    if caption is None and name is None:
+        return Markdown(md_table(header, rows, align))
+    if not caption or not name:
+        raise ValueError(f"caption and name go together: a numbered table needs both, got {caption!r}, {name!r}")
+    return Markdown(numbered_table(caption, name, header, rows, align))
 
 
 # The outcomes a claim can have, each with its own admonition style (_static/book.css). A paper's
@@ -75,14 +173,38 @@ def verdict_style(verdict: str) -> str:
     return VERDICT_STYLES[outcome(verdict)]
 
 
+# What each outcome means, in plain words: the front page's key to the verdicts.
+VERDICT_MEANINGS = {
+    "reproduced": "our runs show the effect the paper reports, beyond what changing the seed does",
+    "partly": "true in some settings and not in others, or true in part",
+    "refuted": "on a setup faithful to the paper, our runs rule the claimed effect out",
+    "not seen at this scale": "the effect did not appear, on a setup that departs from the paper's in a way "
+                              "that could hide it (the departure is named)",
+    "premise not met": "what the claim presupposes (say, a network that fits its training images) did not "
+                       "hold, so the claim was not tested",
+    "not resolved": "the runs cannot tell: they agree with the claim and with its absence",
+    "not testable here": "nothing stored here can test it",
+    "holds": "the advice held, by the rule its chapter states before the numbers",
+    "does not hold": "the advice failed by that rule",
+}
+
+
+def verdict_badge(verdict: str) -> str:
+    """``verdict`` in bold inside an inline HTML span of its outcome's class
+    (``verdict-badge`` plus ``verdict_style``), for a table cell that MyST renders: the same
+    colour key as the verdict boxes."""
+    return f'<span class="verdict-badge {verdict_style(verdict)}">**{verdict}**</span>'
+
+
 def interval(diff: dict, digits: int = 2, scale: float = 1.0) -> str:
-    """'+0.12 [−0.30, +0.54]': the mean difference and its interval, signs shown (a no-break
-    space after the comma keeps the interval on one line)."""
+    """'+0.12 [−0.30, +0.54]': the mean difference and its interval, signs shown (``fmt_number``:
+    true minus signs, a bound that rounds to zero as '0.00'; a no-break space after the comma
+    keeps the interval on one line)."""
     if not isinstance(diff, dict) or not {"mean", "low", "high"} <= set(diff):
         raise ValueError(f"diff must be a dict with mean, low and high (stats.paired_difference), got {diff!r}")
 
     def f(v: float) -> str:
-        return f"{scale * v:+.{digits}f}".replace("-", "−")
+        return fmt_number(v, digits, sign=True, scale=scale)
     return f"{f(diff['mean'])} [{f(diff['low'])},{NBSP}{f(diff['high'])}]"
 
 
@@ -95,6 +217,29 @@ def confidence(diff: dict) -> str:
     return f"{100 * c:.2f}".rstrip("0").rstrip(".") + NBSP + "%"
 
 
+_COUNTED = re.compile(r"(epochs?|steps?|iterations?|runs?|seeds?)\b")
+
+
+def claim_decimals(claim: dict, digits: int = 2) -> int:
+    """The decimals a claim's numbers are shown with: ``claim["decimals"]`` if it says, else
+    ``digits`` — except for a percentage (its measure says "(%)"), shown with 2 decimals as the
+    tables show percentages, and a measure that counts (epochs, steps: its name starts with the
+    unit, 'epochs until NC1 ≤ 1'), whose means over seeds show 1 decimal ('12.8 → 8.8'), or none
+    when every number of the claim is a whole one ('2 → 2, Δ 0 [0, 0]')."""
+    if not isinstance(claim, dict):
+        raise ValueError(f"claim must be a claim dict (from an experiment's claims()), got {claim!r}")
+    if claim.get("decimals") is not None:
+        return int(claim["decimals"])
+    if "(%)" in str(claim.get("measure", "")):   # percentages: 2 decimals, as in every table
+        return 2
+    if not _COUNTED.match(str(claim.get("measure", ""))):
+        return digits
+    diff = claim.get("diff") or {}
+    values = [claim.get("hard"), claim.get("smoothed"), diff.get("mean"), diff.get("low"), diff.get("high")]
+    values = [float(v) for v in values if isinstance(v, numbers.Real) and math.isfinite(v)]
+    return 0 if all(abs(v - round(v)) < 1e-9 for v in values) else 1
+
+
 def claim_interval(claim: dict, digits: int = 2) -> str:
     """A claim's interval as its verdict reads it. Judged within a Holm family
     (``stats.holm_family``): the adjusted interval, its confidence 1 − level and its rank among the
@@ -105,6 +250,7 @@ def claim_interval(claim: dict, digits: int = 2) -> str:
     diff = claim.get("diff")
     if not diff:
         return "—"
+    digits = claim_decimals(claim, digits)
     if not claim.get("holm_level"):
         return interval(diff, digits)
     return f"{interval(diff, digits)} at {confidence(diff)} (Holm{NBSP}{claim['holm_rank']}/{claim['holm_m']})"
@@ -117,11 +263,17 @@ def verdict_admonition(title: str, verdict: str, body: str) -> str:
     return f"```{{admonition}} {title}: {verdict}\n:class: {verdict_style(verdict)}\n{body.strip()}\n```"
 
 
-def numbered_table(caption: str, name: str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A numbered, captioned MyST table (``{table}``) that ``{numref}`` can cite by ``name``."""
+def numbered_table(caption: str, name: str, header: Sequence[str], rows: Iterable[Sequence[object]],
+                   align: str | None = None) -> str:
+    """A numbered, captioned MyST table (``{table}``) that ``{numref}`` can cite by ``name``;
+    ``align`` as in ``md_table``."""
     if not name or not name.replace("-", "").isalnum():
         raise ValueError(f"name must be a non-empty label of letters, digits and '-', got {name!r}")
-    return f"```{{table}} {caption}\n:name: {name}\n\n{md_table(header, rows)}\n```"
+    if not isinstance(caption, str) or not caption.strip():
+        raise ValueError(f"caption must be a non-empty string, got {caption!r}")
+    caption = " ".join(caption.split())   # the directive's argument is one line
+    fence = "~~~" if "`" in caption else "```"   # a backtick fence cannot carry code in its caption
+    return f"{fence}{{table}} {caption}\n:name: {name}\n\n{md_table(header, rows, align)}\n{fence}"
 
 
 def claim_rows(claims: Iterable[dict], digits: int = 2) -> list[list[str]]:
@@ -132,8 +284,9 @@ def claim_rows(claims: Iterable[dict], digits: int = 2) -> list[list[str]]:
         missing = {"source", "claim", "measure", "arch", "hard", "smoothed", "diff", "verdict"} - set(c)
         if missing:
             raise ValueError(f"claims must be the dicts an experiment's claims() returns; missing {sorted(missing)}")
-        rows.append([f"{c['source']}: {c['claim']} ({c['measure']})", c["arch"], f"{c['hard']:.{digits}f}",
-                     f"{c['smoothed']:.{digits}f}", claim_interval(c, digits), c["verdict"]])
+        d = claim_decimals(c, digits)
+        rows.append([f"{c['source']}: {c['claim']} ({c['measure']})", c["arch"], fmt_number(c["hard"], d),
+                     fmt_number(c["smoothed"], d), claim_interval(c, digits), c["verdict"]])
     return rows
 
 
@@ -197,9 +350,11 @@ def claims_admonition(title: str, claims: Sequence[dict], body: str = "", digits
         note = f" ({c['note']})" if c.get("note") else ""
         alone = ""
         if c.get("holm_level") and c.get("verdict_95") and c["verdict_95"] != c["verdict"]:
-            alone = (f" (its 95{NBSP}% interval {interval(c['diff_95'], digits)} alone would read "
-                     f"*{c['verdict_95']}*)")
-        lines.append(f"- {label}: {c['measure']} {c['hard']:.{digits}f} → {c['smoothed']:.{digits}f}"
+            alone = (f" (its 95{NBSP}% interval {interval(c['diff_95'], claim_decimals(c, digits))} alone "
+                     f"would read *{c['verdict_95']}*)")
+        d = claim_decimals(c, digits)
+        sep = ": " if c["measure"][-1:].isdigit() else " "   # 'NC1 ≤ 1: 12.8 → 8.8', not '1 12.8'
+        lines.append(f"- {label}: {c['measure']}{sep}{fmt_number(c['hard'], d)} → {fmt_number(c['smoothed'], d)}"
                      f"{diff}: **{c['verdict']}**{alone}{note}")
     verdict = combined_verdict([c["verdict"] for c in claims])
     return verdict_admonition(title, verdict, (body.strip() + "\n\n" if body.strip() else "") + "\n".join(lines))

@@ -1,19 +1,30 @@
 """Every claim the book judges from stored results, in one table: what the front page shows.
 
 An experiment takes part by defining ``claims(data, config) -> list[dict]`` in its module (each
-dict with ``source``, ``claim``, ``verdict`` and ``arch`` or ``setting``); ``CHAPTERS`` says
-which page discusses it.
+dict with ``key``, ``source``, ``claim``, ``verdict`` and ``arch`` or ``setting``) and, where its
+chapter labels the sections that show the evidence, ``SECTIONS`` (claim key -> section label);
+``CHAPTERS`` says which page discusses it. A chapter that draws on several experiments is keyed by
+the tuple of their names: the first one's module judges them all, its ``claims`` receiving
+``data`` and ``config`` as dicts keyed by experiment name.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import json
+import re
+from pathlib import Path
 
 from lsutils import results
 
-__all__ = ["CHAPTERS", "book_claims", "claim_table_rows", "grouped"]
+__all__ = ["CHAPTERS", "HEADLINES", "PLAIN", "book_claims", "claim_table_rows", "grouped", "headlines",
+           "plain", "tally"]
 
-# experiment -> the page (path from the book's root, no suffix) where its claims are discussed
+ROOT = Path(__file__).resolve().parent.parent   # the book's sources: _toc.yml and the chapters
+
+# experiment (or tuple of experiments) -> the page (path from the book's root, no suffix) where its
+# claims are discussed
 CHAPTERS = {
     "accuracy_clustering": "chapters/reproduction/accuracy_clustering",
     "calibration": "chapters/reproduction/calibration",
@@ -25,40 +36,122 @@ CHAPTERS = {
     "collapse": "chapters/after/collapse",
     "choosing_eps": "chapters/practice/choosing_eps",
     "alternatives": "chapters/practice/alternatives",
+    ("label_noise", "label_noise_small"): "chapters/practice/label_noise",
+    "myths": "chapters/practice/myths",
 }
+
+# The front page's short table: (experiment, claim key) -> the claim in plain words, in the order
+# shown. The paper's claims and those of the later papers, one each; every verdict stays computed.
+HEADLINES = {
+    ("accuracy_clustering", "table2"): "Smoothing does not hurt test accuracy",
+    ("accuracy_clustering", "fig1_tight"): "Smoothing gathers each class into a tighter cluster",
+    ("accuracy_clustering", "fig1_similar"): "Smoothing erases how close similar classes are",
+    ("calibration", "table3"): "Smoothing makes confidence as honest as rescaling it after training does",
+    ("distillation", "fig5_matched"): "A smoothed teacher makes a worse student",
+    ("information", "fig6_lower"): "Smoothing erases what the network knows about each example",
+    ("selective", "xia_aurc"): "Smoothing makes confidence worse at putting mistakes last",
+    ("transfer", "kornblith_linear"): "Smoothing leaves features that transfer worse to new classes",
+    ("collapse", "guo_nc1"): "Smoothing collapses each class more tightly by the end of training",
+}
+
+# The experiments' internal names for networks, data sets and settings, and the words a reader sees.
+PLAIN = ((r"\bresnet(\d+)\b", r"ResNet-\1"), (r"\balexnet\b", "AlexNet"), (r"\bmlp\b", "MLP"),
+         (r"\bfashion_mnist\b", "Fashion-MNIST"), (r"\bcifar(\d+)\b", r"CIFAR-\1"),
+         (r"\bfull-data\b", "all training images"), (r"\bsmall-data\b", "a small training set"))
+
+
+def plain(text: str) -> str:
+    """``text`` with every internal name of ``PLAIN`` in plain words ('resnet8 teachers' →
+    'ResNet-8 teachers', 'full-data' → 'all training images')."""
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a str, got {type(text).__name__}")
+    for pattern, words in PLAIN:
+        text = re.sub(pattern, words, text)
+    return text
+
+
+def _module(name: str):
+    try:
+        return importlib.import_module(f"lsutils.experiments.{name}")
+    except ModuleNotFoundError:   # an experiment registered by a module of another name
+        import lsutils.experiments  # noqa: F401  (registers every experiment)
+        return importlib.import_module(results.get(name).fn.__module__)
 
 
 def book_claims() -> list[dict]:
     """The claims of every experiment in ``CHAPTERS``, judged on its best stored preset; an
-    experiment without a stored result contributes one row saying so."""
+    experiment without a stored result contributes one row saying so. Each row: experiment, doc,
+    key, section (its ``SECTIONS`` label, or None), source, claim, where, verdict, preset."""
     rows = []
-    for name, doc in CHAPTERS.items():
+    for entry, doc in CHAPTERS.items():
+        names = entry if isinstance(entry, tuple) else (entry,)
+        module, name = _module(names[0]), "+".join(names)
         try:
-            module = importlib.import_module(f"lsutils.experiments.{name}")
-        except ModuleNotFoundError:   # an experiment registered by a module of another name
-            import lsutils.experiments  # noqa: F401  (registers every experiment)
-            module = importlib.import_module(results.get(name).fn.__module__)
-        try:
-            res = results.best(name)
+            found = [results.best(n) for n in names]
         except results.ResultError as exc:
-            rows.append({"experiment": name, "doc": doc, "source": "—", "claim": f"no result: {exc}",
-                         "where": "—", "verdict": "not testable here", "preset": "—"})
+            rows.append({"experiment": name, "doc": doc, "key": None, "section": None, "source": "—",
+                         "claim": f"no result: {exc}", "where": "—", "verdict": "not testable here",
+                         "preset": "—"})
             continue
-        for c in module.claims(res.data, res.config):
-            rows.append({"experiment": name, "doc": doc, "source": c["source"], "claim": c["claim"],
+        if len(found) == 1:
+            data, config = found[0].data, found[0].config
+        else:
+            data, config = {n: r.data for n, r in zip(names, found)}, {n: r.config for n, r in zip(names, found)}
+        sections = getattr(module, "SECTIONS", {})
+        preset = ", ".join(dict.fromkeys(r.preset for r in found))
+        for c in module.claims(data, config):
+            rows.append({"experiment": name, "doc": doc, "key": c.get("key"), "section": sections.get(c.get("key")),
+                         "source": c["source"], "claim": c["claim"],
                          "where": c.get("arch") or c.get("setting", ""), "verdict": c["verdict"],
-                         "preset": res.preset})
+                         "preset": preset})
     return rows
 
 
-def claim_table_rows(claims: list[dict]) -> list[list[str]]:
-    """Rows (claim, network or setting, verdict, chapter link) for a Markdown table; the links
-    are absolute from the book's root, so any page can show them."""
+_ROW = {"source", "claim", "where", "verdict", "doc"}
+
+
+def _check_rows(claims) -> list[dict]:
+    if not isinstance(claims, (list, tuple)):
+        raise ValueError(f"claims must be a list of rows of book_claims(), got {type(claims).__name__}")
     for c in claims:
-        if not {"source", "claim", "where", "verdict", "doc"} <= set(c):
+        if not isinstance(c, dict) or not _ROW <= set(c):
             raise ValueError(f"claims must be rows of book_claims() (source, claim, where, verdict, doc), got {c!r}")
-    return [[f"{c['source']}: {c['claim']}", c["where"], f"**{c['verdict']}**", f"{{doc}}`/{c['doc']}`"]
-            for c in claims]
+    return list(claims)
+
+
+@functools.lru_cache(maxsize=None)
+def _title(doc: str) -> str:
+    """The short title of a chapter: its first heading up to a colon or comma (the page's path
+    when its source is not found)."""
+    for suffix in (".ipynb", ".md"):
+        path = ROOT / f"{doc}{suffix}"
+        if path.exists():
+            text = path.read_text(encoding="utf-8")
+            if suffix == ".ipynb":
+                text = "\n".join("".join(c["source"]) for c in json.loads(text)["cells"]
+                                 if c["cell_type"] == "markdown")
+            heading = re.search(r"^# (.+)$", text, re.MULTILINE)
+            if heading:
+                return re.split(r"[:,]", heading.group(1))[0].strip()
+    return doc.rsplit("/", 1)[-1]
+
+
+def _evidence(c: dict) -> str:
+    """A MyST link to the section that holds the claim's evidence, named by its chapter; to the
+    chapter itself where the chapter labels no section for it."""
+    if c.get("section"):
+        return f"{{ref}}`{_title(c['doc'])} <{c['section']}>`"
+    return f"{{doc}}`{_title(c['doc'])} </{c['doc']}>`"
+
+
+def claim_table_rows(claims: list[dict]) -> list[list[str]]:
+    """Rows (claim, network or setting in plain words, verdict in its colour, link to the
+    evidence) for a Markdown table; the links are absolute from the book's root, so any page can
+    show them."""
+    from lsutils.report import verdict_badge
+
+    return [[f"{c['source']}: {c['claim']}", plain(c["where"]), verdict_badge(c["verdict"]), _evidence(c)]
+            for c in _check_rows(claims)]
 
 
 def grouped(claims: list[dict]) -> list[dict]:
@@ -69,9 +162,7 @@ def grouped(claims: list[dict]) -> list[dict]:
     from lsutils.report import UNJUDGED, combined_verdict
 
     out: dict[tuple, dict] = {}
-    for c in claims:
-        if not {"source", "claim", "where", "verdict", "doc"} <= set(c):
-            raise ValueError(f"claims must be rows of book_claims() (source, claim, where, verdict, doc), got {c!r}")
+    for c in _check_rows(claims):
         row = out.setdefault((c["doc"], c["source"], c["claim"]), {**c, "where": [], "verdicts": []})
         row["where"].append(c["where"])
         row["verdicts"].append(c["verdict"])
@@ -89,4 +180,31 @@ def grouped(claims: list[dict]) -> list[dict]:
             where += " (" + "; ".join(dict.fromkeys(other)) + ")"
         rows.append({**r, "where": where or ", ".join(dict.fromkeys(r["where"])),
                      "verdict": combined_verdict(verdicts)})
+    return rows
+
+
+def tally(claims: list[dict]) -> dict[str, int]:
+    """How many of ``claims`` have each outcome (``report.outcome``: qualifications dropped), in
+    the order of ``report.VERDICT_STYLES``, outcomes that none has left out."""
+    from lsutils.report import VERDICT_STYLES, outcome
+
+    counts = {out: 0 for out in VERDICT_STYLES}
+    for c in _check_rows(claims):
+        counts[outcome(c["verdict"])] += 1
+    return {out: n for out, n in counts.items() if n}
+
+
+def headlines(claims: list[dict]) -> list[dict]:
+    """The rows of ``grouped`` claims that ``HEADLINES`` names, in its order, each with
+    ``headline`` (the claim in plain words) and ``who`` (the paper, with its table or figure for
+    Müller et al.'s own claims). A headline whose experiment has no stored result is left out."""
+    by_key = {(c["experiment"], c.get("key")): c for c in _check_rows(claims)}
+    rows = []
+    for key, words in HEADLINES.items():
+        c = by_key.get(key)
+        if c is None:
+            continue
+        own = c["doc"].startswith("chapters/reproduction/") and "et al." not in c["source"]
+        rows.append({**c, "headline": words,
+                     "who": f"Müller et al. (2019), {c['source']}" if own else c["source"]})
     return rows

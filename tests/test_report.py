@@ -57,7 +57,7 @@ def test_interval_and_verdict_admonition():
     from lsutils.report import VERDICT_STYLES, interval, verdict_admonition
 
     assert interval({"mean": 0.1234, "low": -0.3, "high": 0.55}) == "+0.12 [−0.30,\u00a0+0.55]"
-    assert interval({"mean": 0.01, "low": 0.0, "high": 0.02}, 1, 100) == "+1.0 [+0.0,\u00a0+2.0]"
+    assert interval({"mean": 0.01, "low": 0.0, "high": 0.02}, 1, 100) == "+1.0 [0.0,\u00a0+2.0]"   # zero unsigned
     box = verdict_admonition("Table 2", "refuted", "body *text*")
     assert box.splitlines() == ["```{admonition} Table 2: refuted", ":class: verdict-refuted", "body *text*", "```"]
     paper = [v for v in VERDICT_STYLES if v not in ("holds", "does not hold")]

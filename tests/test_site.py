@@ -144,19 +144,117 @@ def test_figures_are_numbered_captioned_and_described(page):
             f"{page}: alt text {fig['alt']!r} does not describe the figure"
 
 
-def test_intro_has_a_verdict_row_per_judged_claim():
+# ----------------------------------------------------------------------------- the front door and the claim table
+
+def _text(fragment: str) -> str:
+    """The reader's text of an HTML fragment: tags dropped, entities and smart quotes undone, spaces joined."""
+    import html as html_
+
+    text = html_.unescape(re.sub(r"<[^>]+>", "", fragment))
+    for typeset, typed in (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"'), ("\u2212", "-")):
+        text = text.replace(typeset, typed)   # smart quotes and the true minus sign, as typed
+    return " ".join(text.split())
+
+
+def _table(page: str, name: str) -> list[list[str]]:
+    """The body rows of the table with id ``name`` on ``page``, each a list of cell HTML."""
+    found = re.search(rf'<table[^>]*\bid="{re.escape(name)}"[^>]*>(.*?)</table>', page, re.S)
+    assert found, f"no table {name!r}"
+    body = re.search(r"<tbody>(.*?)</tbody>", found.group(1), re.S).group(1)
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+
+
+def _ids(path: Path) -> set[str]:
+    return set(re.findall(r'\bid="([^"]+)"', path.read_text(errors="replace")))
+
+
+def _internal_links(path: Path) -> list[tuple[str, Path, str]]:
+    """(href, target page, fragment) of every internal link of a page."""
+    out = []
+    for href in re.findall(r'<a class="reference internal" href="([^"]*)"', path.read_text(errors="replace")):
+        target, _, fragment = href.partition("#")
+        out.append((href, (path.parent / target).resolve() if target else path, fragment))
+    return out
+
+
+def test_the_front_doors_links_reach_existing_anchors():
+    """Every internal link of the front page and of the claim table reaches a page that exists
+    and, where it names one, an anchor on that page."""
+    _pages()
+    broken = []
+    for page in (HTML / "intro.html", HTML / "chapters" / "appendix" / "claims.html"):
+        links = _internal_links(page)
+        assert links, page
+        for href, target, fragment in links:
+            if not target.exists() or (fragment and fragment not in _ids(target)):
+                broken.append(f"{page.relative_to(HTML)}: {href}")
+    assert not broken, "links to missing pages or anchors:\n" + "\n".join(broken)
+
+
+def test_the_front_door_shows_each_headline_linked_to_its_section():
     from lsutils import verdicts
 
     _pages()
-    html = (HTML / "intro.html").read_text()
-    rows = verdicts.grouped(verdicts.book_claims())
-    assert rows
+    page = HTML / "intro.html"
+    rows = _table(page.read_text(), "tbl-intro-headlines")
+    heads = verdicts.headlines(verdicts.grouped(verdicts.book_claims()))
+    assert [_text(r[0]) for r in rows] == [h["headline"] for h in heads]
+    for row, h in zip(rows, heads):
+        assert _text(row[3]) == _text(h["verdict"]), h["headline"]
+        (href,) = re.findall(r'href="([^"]+)"', row[4])
+        if h["section"]:   # its chapter labels the section: the link goes there, not to the top
+            assert href.endswith("#" + h["section"]), (h["headline"], href)
+            target = (page.parent / href.split("#")[0]).resolve()
+            assert h["section"] in _ids(target)
 
-    def plain(text):   # the site's smart quotes and entities against the claims' plain text
-        return text.replace("&#8217;", "'").replace("’", "'").replace("&quot;", '"').replace("&amp;", "&")
-    for c in rows:
-        assert plain(f"{c['source']}: {c['claim']}") in plain(html), c["claim"]
-    assert html.count("<strong>") >= len(rows)
+
+def test_every_verdict_the_book_states_is_in_the_claim_table():
+    """One row per claims() row of every experiment: claim, setting in plain words, verdict."""
+    from lsutils import verdicts
+
+    _pages()
+    page = (HTML / "chapters" / "appendix" / "claims.html").read_text()
+    shown = [[_text(cell) for cell in row[:3]] for name in ("tbl-claims-reproduction", "tbl-claims-after",
+                                                           "tbl-claims-practice") for row in _table(page, name)]
+    stated = [[_text(f"{c['source']}: {c['claim']}"), _text(verdicts.plain(c["where"])), _text(c["verdict"])]
+              for c in verdicts.book_claims()]
+    missing = [row for row in stated if row not in shown]
+    assert not missing, f"verdicts the claim table does not show: {missing[:5]}"
+    assert len(shown) == len(stated)
+
+
+def test_the_tally_adds_up_to_the_claims():
+    """The front page's tally counts each claim of the claim table once, with the verdict its
+    settings combine to (report.combined_verdict): its rows add up to the number of claims."""
+    from lsutils.report import combined_verdict, outcome
+
+    _pages()
+    rows = _table((HTML / "intro.html").read_text(), "tbl-intro-tally")
+    counts = {_text(r[0]): int(_text(r[1])) for r in rows}
+    page = (HTML / "chapters" / "appendix" / "claims.html").read_text()
+    settings: dict[str, list[str]] = {}
+    for name in ("tbl-claims-reproduction", "tbl-claims-after", "tbl-claims-practice"):
+        for row in _table(page, name):
+            settings.setdefault(_text(row[0]), []).append(_text(row[2]))
+    assert sum(counts.values()) == len(settings)
+    expected: dict[str, int] = {}
+    for verdicts_ in settings.values():
+        out = outcome(combined_verdict(verdicts_))
+        expected[out] = expected.get(out, 0) + 1
+    assert counts == expected
+
+
+def test_every_verdict_badge_wears_its_outcome_style():
+    """A verdict in a table is coloured as the verdict boxes are: its span has its outcome's class."""
+    from lsutils.report import verdict_style
+
+    _pages()
+    badges = 0
+    for page in [HTML / "intro.html", *(HTML / "chapters").rglob("*.html")]:
+        for cls, inner in re.findall(r'<span class="verdict-badge ([^"]+)">(.*?)</span>', page.read_text()):
+            badges += 1
+            assert cls == verdict_style(_text(inner)), (page.relative_to(HTML), cls, _text(inner))
+    assert badges >= 60
 
 
 def _chapter_pages():

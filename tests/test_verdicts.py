@@ -1,3 +1,5 @@
+import importlib
+import re
 from dataclasses import dataclass
 
 from lsutils import results, verdicts
@@ -26,7 +28,72 @@ def test_book_claims_reads_each_experiments_claims(results_tmp, monkeypatch):
     (row,) = verdicts.book_claims()
     assert (row["source"], row["where"], row["verdict"], row["preset"]) == ("Table 9", "net", "refuted", "cpu")
     assert verdicts.claim_table_rows([row])[0] == [
-        "Table 9: x helps", "net", "**refuted**", "{doc}`/chapters/x/fake`"]
+        "Table 9: x helps", "net", '<span class="verdict-badge verdict-refuted">**refuted**</span>',
+        "{doc}`fake </chapters/x/fake>`"]
+
+
+def test_a_chapter_may_judge_several_experiments_at_once(results_tmp, monkeypatch):
+    """A CHAPTERS entry keyed by a tuple: the first experiment's module judges them all, its claims()
+    receiving data and config keyed by experiment name; SECTIONS gives each claim its section."""
+    import sys
+    import types
+
+    seen = {}
+
+    def claims(data, config):
+        seen.update(data=data, config=config)
+        return [{"key": "k", "source": "Tutorials", "claim": "x helps", "setting": "mlp, fashion_mnist",
+                 "verdict": "holds"}]
+
+    module = types.ModuleType("lsutils.experiments.fake_a")
+    module.claims, module.SECTIONS = claims, {"k": "sec-fake"}
+    monkeypatch.setitem(sys.modules, "lsutils.experiments.fake_a", module)
+    monkeypatch.setattr(results, "_load_registry", lambda: None)
+    monkeypatch.setattr(results, "REGISTRY", {})
+    for name, n in (("fake_a", 1), ("fake_b", 2)):
+        results.experiment(name, 1, {"smoke": C(n), "cpu": C(n), "gpu": C(n)})(lambda cfg, memo, n=n: {"v": n})
+    monkeypatch.setattr(verdicts, "CHAPTERS", {("fake_a", "fake_b"): "chapters/x/fake"})
+    results.run("fake_a", "cpu")
+    (row,) = verdicts.book_claims()                  # one of the two is missing: one row says so
+    assert row["verdict"] == "not testable here" and "fake_b" in row["claim"]
+    results.run("fake_b", "cpu")
+    (row,) = verdicts.book_claims()
+    assert seen["data"] == {"fake_a": {"v": 1}, "fake_b": {"v": 2}}
+    assert seen["config"] == {"fake_a": {"n": 1}, "fake_b": {"n": 2}}
+    assert (row["experiment"], row["key"], row["section"], row["preset"]) == ("fake_a+fake_b", "k", "sec-fake", "cpu")
+    assert verdicts.claim_table_rows([row])[0] == [
+        "Tutorials: x helps", "MLP, Fashion-MNIST", '<span class="verdict-badge verdict-reproduced">**holds**</span>',
+        "{ref}`fake <sec-fake>`"]
+
+
+def test_plain_words_for_internal_names():
+    assert verdicts.plain("resnet8 teachers, mlp students") == "ResNet-8 teachers, MLP students"
+    assert verdicts.plain("full-data, small-data on fashion_mnist") == (
+        "all training images, a small training set on Fashion-MNIST")
+    assert verdicts.plain("resnet56 (alexnet: premise not met), cifar10") == (
+        "ResNet-56 (AlexNet: premise not met), CIFAR-10")
+    assert verdicts.plain("MLP, a 2 %-positive binary task") == "MLP, a 2 %-positive binary task"
+
+
+def test_tally_counts_outcomes_in_the_verdicts_order():
+    rows = [{"doc": "d", "source": "S", "claim": c, "where": "w", "verdict": v}
+            for c, v in (("a", "holds here"), ("b", "reproduced"), ("c", "not seen at this scale (5 classes)"),
+                         ("d", "reproduced"), ("e", "does not hold — a reason"))]
+    assert verdicts.tally(rows) == {"reproduced": 2, "not seen at this scale": 1, "holds": 1, "does not hold": 1}
+    assert list(verdicts.tally(rows)) == ["reproduced", "not seen at this scale", "holds", "does not hold"]
+    assert verdicts.tally([]) == {}
+
+
+def test_headlines_pick_the_named_claims_in_order(monkeypatch):
+    monkeypatch.setattr(verdicts, "HEADLINES", {("b", "k2"): "Second, plainly", ("a", "k1"): "First, plainly",
+                                                ("gone", "k"): "Not stored"})
+    rows = [{"experiment": "a", "key": "k1", "doc": "chapters/reproduction/a", "source": "Table 2", "claim": "c1",
+             "where": "mlp", "verdict": "reproduced"},
+            {"experiment": "b", "key": "k2", "doc": "chapters/after/b", "source": "Xia et al. (2025)", "claim": "c2",
+             "where": "α = 0.1", "verdict": "partly"}]
+    got = verdicts.headlines(rows)
+    assert [(h["headline"], h["who"]) for h in got] == [("Second, plainly", "Xia et al. (2025)"),
+                                                        ("First, plainly", "Müller et al. (2019), Table 2")]
 
 
 def test_grouped_joins_settings_and_combines_verdicts():
@@ -105,11 +172,10 @@ def test_front_page_verdicts_are_holm_corrected_within_each_experiment():
 
     from lsutils import results, stats
 
-    for name in verdicts.CHAPTERS:
-        module = importlib.import_module(results.get(name).fn.__module__) if name not in (
-            "choosing_eps", "alternatives") else None
-        if module is None or name == "distillation":
-            continue
+    for name, doc in verdicts.CHAPTERS.items():
+        if doc.startswith("chapters/practice/") or name == "distillation":
+            continue   # the Practice part's rules read means over seeds, not intervals
+        module = importlib.import_module(results.get(name).fn.__module__)
         try:
             res = results.best(name)
         except results.ResultError:
@@ -118,3 +184,38 @@ def test_front_page_verdicts_are_holm_corrected_within_each_experiment():
         judged = [c for c in claims if c.get("diff") and c["verdict"] not in stats.UNJUDGED]
         assert all(c.get("holm_level") and c["holm_m"] == len(judged) for c in judged), name
         assert stats.holm_family(claims) == claims, name
+
+
+def test_every_headline_is_a_stored_claim():
+    """HEADLINES names claims that exist (an experiment without a stored result cannot say)."""
+    rows = _stored_claims()
+    keys = {(r["experiment"], r["key"]) for r in rows}
+    stored = {r["experiment"] for r in rows if r["preset"] != "—"}
+    named = {k for k in verdicts.HEADLINES if k[0] in stored}
+    assert named <= keys, named - keys
+    assert len(verdicts.headlines(verdicts.grouped(rows))) == len(named)
+
+
+def test_every_claim_of_a_chapter_with_sections_has_one_and_the_chapter_labels_it():
+    """A module's SECTIONS covers each of its claims, and each label stands in its chapter's source
+    (the built pages are checked by tests/test_site.py)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for r in _stored_claims():
+        if r["preset"] == "—":
+            continue
+        module = importlib.import_module(results.get(r["experiment"].split("+")[0]).fn.__module__)
+        if not hasattr(module, "SECTIONS"):
+            assert r["section"] is None
+            continue
+        assert r["section"], (r["experiment"], r["key"])
+        source = next(p for p in (root / f"{r['doc']}.ipynb", root / f"{r['doc']}.md") if p.exists())
+        assert f"({r['section']})=" in source.read_text(encoding="utf-8"), (r["doc"], r["section"])
+
+
+def test_no_internal_name_reaches_a_reader():
+    """The claim tables show plain words: no resnet8, mlp, fashion_mnist or full-data."""
+    internal = re.compile(r"\b(resnet\d+|alexnet|mlp|fashion_mnist|cifar\d+|full-data|small-data)\b")
+    rows = verdicts.claim_table_rows(_stored_claims())
+    assert not [row for row in rows if internal.search(" ".join(row[:2]))]

@@ -284,6 +284,11 @@ def premise(runs: list[dict], arch: str, gates: Gates) -> dict:
             "met": worst >= gates.train_accuracy and nc1_mean <= gates.nc1_hard}
 
 
+# claim key -> the label of the chapter section that shows its evidence (lsutils.verdicts)
+SECTIONS = {"table2": "sec-acc-accuracy", "fig1_tight": "sec-acc-clusters", "fig1_tight_val": "sec-acc-clusters",
+            "fig1_equidistant": "sec-acc-clusters", "fig1_similar": "sec-acc-similar", "guo_faster": "sec-acc-faster"}
+
+
 def claims(data_: dict, config: dict) -> list[dict]:
     """One dict per (claim, network): what is compared, the paired interval, the verdict.
 

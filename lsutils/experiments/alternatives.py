@@ -139,6 +139,11 @@ def mean(runs: list[dict], name: str, view: str, metric: str | None = None) -> f
     return float(np.mean(vals))
 
 
+# claim key -> the label of the chapter section that shows its evidence (lsutils.verdicts)
+SECTIONS = {"weight_decay": "sec-alt-weight-decay", "confidence_penalty": "sec-alt-penalty",
+            "temperature_scaling": "sec-alt-temperature", "mixup_stack": "sec-alt-mixup"}
+
+
 def claims(data_: dict, config: dict) -> list[dict]:
     """The four tutorial claims of the chapter, each with the rule it is judged by (the chapter's
     own rules, moved here unchanged; they compare means over seeds, not paired intervals):

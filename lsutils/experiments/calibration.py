@@ -255,6 +255,10 @@ def premise(runs: list[dict], setting: str, gates: Gates) -> dict:
             "met": worst >= gates.train_accuracy and overconfident}
 
 
+# claim key -> the label of the chapter section that shows its evidence (lsutils.verdicts)
+SECTIONS = {"table3": "sec-cal-verdicts"}
+
+
 def claims(data_: dict, config: dict) -> list[dict]:
     """Table 3, per setting: "smoothing calibrates about as well as temperature scaling", read as
     "smoothing (α chosen on validation) removes at least ``gates.share`` of the ECE reduction that

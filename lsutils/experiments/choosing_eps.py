@@ -165,6 +165,10 @@ def mean_defined(runs: list[dict], regime: str, task: str, weighting: str, eps: 
                           if v is not None and v == v]))
 
 
+# claim key -> the label of the chapter section that shows its evidence (lsutils.verdicts)
+SECTIONS = {"guide": "sec-eps-sweep", "joint": "sec-eps-joint"}
+
+
 def claims(data_: dict, config: dict) -> list[dict]:
     """The chapter's two tutorial claims on the binary task, with their rules (means over seeds):
 

@@ -122,6 +122,10 @@ def matched_level(runs: list[dict]) -> float:
     return max(r["curve"][-1]["nc1"] for r in runs)
 
 
+# claim key -> the label of the chapter section that shows its evidence (lsutils.verdicts)
+SECTIONS = {key: "sec-collapse-trained" for key in ("guo_nc1", "guo_nc2", "guo_matched")}
+
+
 def claims(data_: dict, config: dict) -> list[dict]:
     """α = 0.1 against α = 0, paired by seed: stronger (final NC1, final NC2), stronger NC2 at
     matched NC1; each read off its interval at its Holm level within these claims

@@ -248,6 +248,10 @@ def premise(data_: dict, config: dict) -> dict:
             "gate": g.pool_accuracy, "fits": worst >= g.pool_accuracy, "met": worst >= g.pool_accuracy}
 
 
+# the chapter's section that holds each claim's evidence (the front door links there)
+SECTIONS = {key: "sec-info-verdicts" for key in ("fig6_lower", "fig6_lower_large", "fig6_log2")}
+
+
 def claims(data_: dict, config: dict) -> list[dict]:
     """Fig. 6, at the end of training: smoothing lowers Î (L = 5 and large L); with smoothing the
     bias-corrected Î is log 2 within the margin (the class alone). Each is read off its interval

@@ -162,3 +162,100 @@ SMALL_PRESETS = {
 def label_noise_small(cfg: LabelNoiseConfig, memo) -> dict:
     """The label-noise sweep on 5 000 training images for many epochs: the memorising regime."""
     return _sweep(cfg, memo, "label_noise_small")
+
+
+# ----------------------------------------------------------------------------- the chapter's verdicts
+
+# The chapter's two settings and the experiment that stores each: claims() reads both.
+SETTINGS = {"full": "label_noise", "small": "label_noise_small"}
+
+# claim key -> the label of the chapter section that shows its evidence
+SECTIONS = {"tolerance": "sec-noise-verdicts", "wei": "sec-noise-verdicts"}
+
+
+def accuracy(runs: list[dict], protocol: str, rate: float, eps: float) -> float | None:
+    """Mean clean test accuracy (%) over the seeds of (``protocol``, η = ``rate``, ``eps``)
+    that did not diverge; ``None`` if every one diverged. Raises ``ValueError`` for a cell
+    the runs do not hold."""
+    cell = [r for r in runs if (r["protocol"], r["noise"], r["eps"]) == (protocol, rate, eps)]
+    if not cell:
+        raise ValueError(f"runs hold no run for protocol={protocol!r}, rate={rate!r}, eps={eps!r}")
+    ok = [r["test"]["accuracy"] for r in cell if not r["diverged"]]
+    return 100 * sum(ok) / len(ok) if ok else None
+
+
+def best_eps(runs: list[dict], protocol: str, rate: float, candidates) -> float | None:
+    """The ε of ``candidates`` with the highest ``accuracy`` (the first on a tie), among those
+    with a run that did not diverge; ``None`` if none has one."""
+    ok = [e for e in candidates if accuracy(runs, protocol, rate, e) is not None]
+    return max(ok, key=lambda e: accuracy(runs, protocol, rate, e)) if ok else None
+
+
+def claims(data_: dict, config: dict) -> list[dict]:
+    """The chapter's two verdicts, judged on both settings at once. ``data_`` and ``config`` map
+    each experiment of ``SETTINGS`` (``label_noise``, ``label_noise_small``) to its stored data
+    and config. The rules compare means over the seeds that did not diverge (clean test accuracy,
+    %), not intervals:
+
+    * "smoothing makes training tolerant to label noise" — trained directly, at each noise rate
+      η > 0, the best positive ε is set against hard targets. *holds where the network memorises*
+      if in the small setting it beats them by more than half a point at every η > 0; else
+      *partly* if it beats them at some η in some setting; else *does not hold*;
+    * Wei et al. (2022), "negative smoothing is the better choice at high noise, positive
+      smoothing at low noise" — in the warm-up protocol, per setting, two checks: at the highest η
+      the best negative ε (one that did not diverge) beats the best positive ε; at the lowest
+      η > 0 the best positive ε at least matches the best negative one (or every negative ε
+      diverged). *holds* if every check passes, *does not hold* if none does, else *partly*.
+
+    Each claim carries its checks: ``wins`` (setting → number of η won by more than half a point)
+    and ``gains`` (setting → the largest gain, points) for the first; ``high`` and ``low``
+    (setting → whether that check passed) for the second.
+    """
+    missing = [n for n in SETTINGS.values() if n not in data_ or n not in config]
+    if missing:
+        raise ValueError(f"data_ and config must map each of {list(SETTINGS.values())} to its stored "
+                         f"data and config; missing {missing}")
+    runs = {s: data_[name]["runs"] for s, name in SETTINGS.items()}
+    rates = {s: [float(r) for r in config[name]["noise_rates"]] for s, name in SETTINGS.items()}
+    eps = {s: [float(e) for e in config[name]["eps_values"]] for s, name in SETTINGS.items()}
+
+    def acc(s, protocol, rate, e):
+        return accuracy(runs[s], protocol, rate, e)
+
+    def best(s, protocol, rate, sign):
+        return best_eps(runs[s], protocol, rate, [e for e in eps[s] if e * sign > 0])
+
+    wins, gains, won_any = {}, {}, False
+    for s in SETTINGS:
+        wins[s], gains[s] = 0, []
+        for r in (r for r in rates[s] if r > 0):
+            b, hard = best(s, "direct", r, +1), acc(s, "direct", r, 0.0)
+            if b is None or hard is None:
+                continue
+            wins[s] += acc(s, "direct", r, b) > hard + 0.5
+            gains[s].append(acc(s, "direct", r, b) - hard)
+            won_any = won_any or acc(s, "direct", r, b) > hard
+        gains[s] = max(gains[s], default=float("nan"))
+    n_noisy = len([r for r in rates["small"] if r > 0])
+    tolerance = ("holds where the network memorises" if n_noisy and wins["small"] == n_noisy
+                 else "partly" if won_any else "does not hold")
+
+    high, low = {}, {}
+    for s in SETTINGS:
+        hi, lo = max(rates[s]), min(r for r in rates[s] if r > 0)
+        nh, ph = best(s, "warmup", hi, -1), best(s, "warmup", hi, +1)
+        nl, pl = best(s, "warmup", lo, -1), best(s, "warmup", lo, +1)
+        high[s] = (nh is not None and ph is not None
+                   and acc(s, "warmup", hi, nh) > acc(s, "warmup", hi, ph))
+        low[s] = nl is None or (pl is not None and acc(s, "warmup", lo, pl) >= acc(s, "warmup", lo, nl))
+    passed = sum(high.values()) + sum(low.values())
+    wei = "holds" if passed == 2 * len(SETTINGS) else "does not hold" if passed == 0 else "partly"
+
+    where = "MLP, Fashion-MNIST with noisy labels"
+    return [
+        {"key": "tolerance", "source": "Tutorials", "claim": "smoothing makes training tolerant to label noise",
+         "setting": where, "verdict": tolerance, "wins": wins, "gains": gains},
+        {"key": "wei", "source": "Wei et al. (2022)",
+         "claim": "negative smoothing is the better choice at high noise, positive smoothing at low noise",
+         "setting": f"{where}, after a hard-target warm-up", "verdict": wei, "high": high, "low": low},
+    ]

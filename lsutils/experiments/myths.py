@@ -15,6 +15,7 @@ initialisation as well as the batch order; two runs with the same seed differ on
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from dataclasses import dataclass
 from itertools import combinations
@@ -141,3 +142,140 @@ def myths(cfg: MythsConfig, memo) -> dict:
     return {"runs": runs, "churn": churn, "pred_keys": keys,
             "test_predictions": np.stack([preds[k] for k in keys]).astype(np.int8),
             "test_labels": labels.astype(np.int8)}
+
+
+# ----------------------------------------------------------------------------- the chapter's verdicts
+
+# claim key -> the label of the chapter section that shows its evidence
+SECTIONS = {"argmax": "sec-myths-argmax", "underfit": "sec-myths-underfit",
+            "many_classes": "sec-myths-many-classes", "multilabel": "sec-myths-multilabel",
+            "regression": "sec-myths-regression", "conventions": "sec-myths-conventions"}
+
+
+def churn_against_seed(churn_eps: float, churn_seed: float) -> str:
+    """How the share of test predictions that ε changes compares with the share another seed
+    changes: 'fewer than' below 0.75 times it, 'about as many as' up to 1.25 times, else 'more
+    than' (followed by 're-running with another seed changes')."""
+    for name, value in (("churn_eps", churn_eps), ("churn_seed", churn_seed)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"{name} must be a share in [0, 1], got {value!r}")
+    if churn_eps < 0.75 * churn_seed:
+        word = "fewer than"
+    elif churn_eps <= 1.25 * churn_seed:
+        word = "about as many as"
+    else:
+        word = "more than"
+    return f"{word} re-running with another seed changes"
+
+
+def claims(data_: dict, config: dict) -> list[dict]:
+    """The chapter's six verdicts, each with its rule. Three read the stored runs (means over
+    seeds, no intervals); three are settled by ``lsutils.theory`` or a least-squares fit and read
+    only the config's ε (K from the data set):
+
+    * "smoothing never changes the argmax": at the optimum it holds if the optimal logit gap
+      (uniform convention) is positive at every swept ε and at 0.99; in a trained network, the
+      share of test predictions that ε = ``churn_eps`` changes from the same seed. *holds* if
+      both hold and nothing changed; *partly — holds at the optimum, not in a trained network*
+      if predictions changed; *does not hold* if the optimum already breaks it;
+    * "too large ε underfits": two checks at the largest swept ε against ε = 0 — the
+      probabilities move towards uniform (mean test confidence lower *and* test NLL higher), and
+      accuracy collapses (test accuracy closer to chance, 1/K, than to the best of the sweep).
+      *holds* if both, *does not hold* if neither, else *partly*, saying which;
+    * "smoothing is negligible for many classes" (ε = 0.1, K = 10 to 32 000): per class, the
+      wrong-class target ε/K at the largest K is below 10⁻⁴; in total, the optimal confidence
+      1 − ε + ε/K moves by less than 0.01 from K = 10 (the cap does not weaken). *holds* if
+      negligible per class and the cap weakens, *does not hold* if neither, else *partly*;
+    * "multi-label heads need per-label smoothing": *holds* if the per-label (K = 2) targets
+      t(1 − ε) + ε/2 give a finite optimal logit at every ε of 0.05, 0.1, 0.2, 0.3 while the
+      naive t(1 − ε) + ε leaves positives at 1 (no finite optimum) and, over K classes, sums to
+      1 + (K − 1)ε; else *does not hold*;
+    * "smoothing does not apply to regression": least squares on seeded synthetic data
+      y = 3 + 2x + noise; *holds* if shrinking the targets towards their mean with ε = 0.1
+      multiplies the fitted slope by 1 − ε (to 10⁻⁹) and raises the squared error against the
+      real targets; else *does not hold*;
+    * "ε/K and ε/(K − 1) are interchangeable": *does not hold* if the two conventions' optimal
+      confidences differ by at least 0.01 at K = 2, ε = 0.1 *and* the measured mean test
+      confidence is higher under the uniform convention at every nominal ε of
+      ``convention_eps``; *holds* if neither; else *partly*.
+    """
+    from lsutils import theory
+    from lsutils.multilabel import optimal_logit, smooth_binary_targets
+
+    if not isinstance(data_, dict) or not {"runs", "churn"} <= set(data_):
+        raise ValueError("data_ must be the stored data of the myths experiment (runs, churn)")
+    k = data.DATASETS[config["dataset"]].num_classes
+    by = {(r["convention"], float(r["eps"]), r["seed"]): r for r in data_["runs"]}
+
+    def metric(convention, eps, key, seeds=None):
+        rows = [by[(convention, float(eps), s)]["test"][key] for s in seeds or config["sweep_seeds"]]
+        return float(np.mean(rows))
+
+    # the argmax
+    churn, n_test = data_["churn"], data_["churn"]["n_test"]
+    churn_eps = float(np.mean([p["differ"] for p in churn["same_seed_eps"]])) / n_test
+    churn_seed = float(np.mean([p["differ"] for p in churn["seed_only_eps0"]])) / n_test
+    sweep = [float(e) for e in config["sweep_eps"]]
+    at_optimum = all(theory.logit_gap(k, e) > 0 for e in [*sweep, 0.99])
+    argmax = ("does not hold" if not at_optimum else "holds" if churn_eps == 0
+              else "partly — holds at the optimum, not in a trained network")
+
+    # too large ε
+    top = max(sweep)
+    acc = {e: metric("uniform", e, "accuracy") for e in sweep}
+    moves = (metric("uniform", top, "mean_confidence") < metric("uniform", 0.0, "mean_confidence")
+             and metric("uniform", top, "nll") > metric("uniform", 0.0, "nll"))
+    collapses = acc[top] < (max(acc.values()) + 1 / k) / 2
+    underfit = ("holds" if moves and collapses else "does not hold" if not (moves or collapses)
+                else "partly — the probabilities move towards uniform as ε grows; accuracy is another "
+                     "matter" if moves else "partly — accuracy falls, the probabilities do not")
+
+    # many classes
+    ks = (10, 100, 1000, 32000)
+    negligible = theory.optimal_probs(ks[-1], 0.1)[1] < 1e-4
+    weakens = abs(theory.max_confidence(ks[-1], 0.1) - theory.max_confidence(ks[0], 0.1)) >= 0.01
+    many = ("holds" if negligible and weakens else "does not hold" if not (negligible or weakens)
+            else "partly — per class negligible, in total not" if negligible
+            else "partly — the cap weakens, but each class's share is not negligible")
+
+    # multi-label heads
+    one = torch.tensor([1.0], dtype=torch.float64)
+    eps_ml = (0.05, 0.1, 0.2, 0.3)
+    bounded = all(math.isfinite(optimal_logit(float(smooth_binary_targets(one, e)[0]))) for e in eps_ml)
+    naive = all(float(smooth_binary_targets(one, e, mode="shifted")[0]) == 1.0 for e in eps_ml)
+    naive_sum = 1 + (k - 1) * 0.1
+    multilabel = ("holds — smooth each label symmetrically, and check that targets are what you think"
+                  if bounded and naive and abs(naive_sum - 1) > 1e-9 else "does not hold")
+
+    # regression
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=2000)
+    y = 3.0 + 2.0 * x + rng.normal(scale=0.5, size=2000)
+    design = np.column_stack([np.ones_like(x), x])
+    w0 = np.linalg.lstsq(design, y, rcond=None)[0]
+    w1 = np.linalg.lstsq(design, 0.9 * y + 0.1 * y.mean(), rcond=None)[0]
+    biased = abs(w1[1] / w0[1] - 0.9) < 1e-9
+    worse = np.mean((design @ w1 - y) ** 2) > np.mean((design @ w0 - y) ** 2)
+    regression = "holds — for real-valued targets" if biased and worse else "does not hold"
+
+    # the two conventions
+    apart = theory.max_confidence(2, 0.1) - theory.max_confidence(2, 0.1, "others") >= 0.01
+    measured = all(metric("uniform", e, "mean_confidence") > metric("others", e, "mean_confidence")
+                   for e in config["convention_eps"])
+    conventions = ("does not hold — the two conventions are different targets: far apart for small K, "
+                   f"close for K = {k}" if apart and measured
+                   else "holds" if not (apart or measured) else "partly")
+
+    net = "MLP, Fashion-MNIST" if config["dataset"] == "fashion_mnist" else f"MLP, {config['dataset']}"
+    row = [("argmax", "smoothing never changes the argmax", f"{net}; the optimum", argmax),
+           ("underfit", "too large ε underfits", net, underfit),
+           ("many_classes", "smoothing is negligible for many classes", "theory, K = 10 to 32 000", many),
+           ("multilabel", "multi-label heads need per-label smoothing", "theory, sigmoid heads", multilabel),
+           ("regression", "smoothing does not apply to regression", "least squares, synthetic data",
+            regression),
+           ("conventions", "ε/K and ε/(K − 1) are interchangeable", f"{net}; theory", conventions)]
+    out = [{"key": key, "source": "Tutorials", "claim": claim, "setting": where, "verdict": verdict}
+           for key, claim, where, verdict in row]
+    out[0].update(churn=churn_eps, churn_seed=churn_seed,
+                  against_seed=churn_against_seed(churn_eps, churn_seed))
+    return out

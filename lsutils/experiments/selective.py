@@ -127,6 +127,10 @@ def _pair(runs, a0, a1, va, vb=None):
     return [x[s] for s in seeds], [y[s] for s in seeds]
 
 
+# claim key -> the label of the chapter section that shows its evidence (lsutils.verdicts)
+SECTIONS = {key: "sec-sel-verdicts" for key in ("xia_aurc", "xia_eaurc", "xia_low", "xia_fix")}
+
+
 def claims(data_: dict, config: dict) -> list[dict]:
     """Per smoothed α, against α = 0 (paired by seed; both arms must fit their training images,
     else "premise not met" for that α): smoothing raises AURC and E-AURC under MSP

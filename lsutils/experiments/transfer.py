@@ -167,6 +167,11 @@ def transfer(cfg: TransferConfig, memo) -> dict:
 
 # ----------------------------------------------------------------------------- verdicts
 
+# claim key -> the label of the chapter section that shows its evidence (lsutils.verdicts)
+SECTIONS = {key: "sec-transfer-verdicts" for key in ("kornblith_r2", "kornblith_linear", "kornblith_knn",
+                                                     "kornblith_digits")}
+
+
 def claims(data_: dict, config: dict) -> list[dict]:
     """Per smoothed α against α = 0 (paired): R² rises; linear and k-NN transfer fall. Each is
     read off its interval at its Holm level within these claims (``stats.holm_family``); a few
