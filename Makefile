@@ -6,8 +6,9 @@ JB := $(VENV)/bin/jupyter-book
 STAMP := $(VENV)/.installed-stamp
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 NOTEBOOKS := intro.ipynb chapters
-# Two workers; a notebook's cells stay together on one of them.
-PARALLEL := -n 2 --dist loadfile
+# Two workers: unit tests spread one by one; a notebook's cells stay together on one worker.
+PARALLEL := -n 2 --dist load
+NB_PARALLEL := -n 2 --dist loadfile
 # The second nbval pass: one thread and another float32 matmul precision in every kernel, so
 # an output that depends on the machine's threads or arithmetic fails here, not on a reader's laptop.
 PERTURBED := OMP_NUM_THREADS=1 IPYTHONDIR=$(CURDIR)/tests/perturbed_kernel
@@ -36,15 +37,16 @@ unit: data
 	$(PY) -m pytest tests --ignore=tests/test_site.py $(PARALLEL) -q
 
 nbval: data
-	$(PY) -m pytest $(NOTEBOOKS) $(NBVAL) $(PARALLEL) -q
-	$(PERTURBED) $(PY) -m pytest $(NOTEBOOKS) $(NBVAL) $(PARALLEL) -q
+	$(PY) -m pytest $(NOTEBOOKS) $(NBVAL) $(NB_PARALLEL) -q
+	$(PERTURBED) $(PY) -m pytest $(NOTEBOOKS) $(NBVAL) $(NB_PARALLEL) -q
 
 site: install
 	$(PY) -m pytest tests/test_site.py -q
 
 test: data
-	$(PY) -m pytest tests $(NOTEBOOKS) --ignore=tests/test_site.py $(NBVAL) $(PARALLEL) -q
-	$(PERTURBED) $(PY) -m pytest $(NOTEBOOKS) $(NBVAL) $(PARALLEL) -q
+	$(PY) -m pytest tests --ignore=tests/test_site.py -p no:cacheprovider $(PARALLEL) -q --durations=15
+	$(PY) -m pytest $(NOTEBOOKS) $(NBVAL) $(NB_PARALLEL) -q
+	$(PERTURBED) $(PY) -m pytest $(NOTEBOOKS) $(NBVAL) $(NB_PARALLEL) -q
 	$(JB) build . -W -n --keep-going
 	$(PY) -m pytest tests/test_site.py -q
 
