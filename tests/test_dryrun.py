@@ -138,6 +138,11 @@ def test_temporary_results_restore_the_environment(monkeypatch, tmp_path):
     assert not (tmp_path / "mine").exists()
 
 
+# experiments whose training set a dry run cannot trace back to its real size (their plan scales
+# the cut split by its ratio and says n_train_exact False)
+INEXACT = {"information"}   # the pool is picked class by class (index_select), not as a prefix
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_gpu_preset_runs_end_to_end_under_a_dry_run(name, results_tmp):
     """CI's check of the GPU code path: every run of every gpu preset, two steps each, with the
@@ -146,5 +151,5 @@ def test_gpu_preset_runs_end_to_end_under_a_dry_run(name, results_tmp):
         res = results.run(name, "gpu")
     assert res.data and not res.cached
     assert all(e["steps_run"] <= min(2, e["planned_steps"]) for e in ledger)
-    if name in dryrun.REPRODUCTION:
+    if name in dryrun.REPRODUCTION and name not in INEXACT:
         assert ledger and all(e["n_train_exact"] for e in ledger)
