@@ -13,11 +13,7 @@ from lsutils import results
 
 
 def _list(args) -> None:
-    from lsutils.results import REGISTRY, _load_registry
-
-    _load_registry()
-    for name in sorted(REGISTRY):
-        exp = REGISTRY[name]
+    for name, exp in sorted(results.REGISTRY.items()):   # every declared experiment
         print(f"{name}  (version {exp.version})  {exp.description.splitlines()[0] if exp.description else ''}")
         for preset in results.PRESETS:
             state, why = results.inspect(name, preset)
@@ -188,6 +184,8 @@ def _dry_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import lsutils.experiments  # noqa: F401  (the catalogue: importing it declares every experiment)
+
     parser = argparse.ArgumentParser(prog="python -m lsutils", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="experiments, presets and what is cached").set_defaults(func=_list)

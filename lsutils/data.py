@@ -49,9 +49,6 @@ from typing import BinaryIO, Callable
 
 import numpy as np
 import torch
-import torchvision.datasets as tvd
-
-from lsutils import dryrun
 
 __all__ = [
     "DATASETS",
@@ -67,6 +64,9 @@ __all__ = [
     "locate",
     "prepare",
     "load_split",
+    "hooked",
+    "splits_cut",
+    "split_hook",
     "split_indices",
     "clear_cache",
 ]
@@ -97,8 +97,7 @@ class DatasetInfo:
     @property
     def folder(self) -> str:
         """Folder under the root that holds this data set in torchvision's layout."""
-        cls = getattr(tvd, self.tv_class)
-        return f"{self.tv_class}/raw" if self.is_mnist_family else cls.base_folder
+        return f"{self.tv_class}/raw" if self.is_mnist_family else _tv_class(self).base_folder
 
 
 _CIFAR100_CLASSES = (
@@ -224,7 +223,10 @@ def get_info(name: str) -> DatasetInfo:
 
 
 def _tv_class(info: DatasetInfo) -> type:
-    # Looked up on every call so that monkeypatched checksum tables are seen.
+    # Looked up on every call so that monkeypatched checksum tables are seen; imported here, not at
+    # the top, because torchvision takes 1.5 s to import and only checksums and downloads need it.
+    import torchvision.datasets as tvd
+
     return getattr(tvd, info.tv_class)
 
 
@@ -646,7 +648,29 @@ def load_split(
         train_idx, val_idx = split_indices(len(train_y), info.val_size if val_size is None else val_size, seed)
         idx = (train_idx if split == "train" else val_idx)[:stop]
         x, y = train_x.index_select(0, idx), train_y.index_select(0, idx)
-    return dryrun.cap_split(split, x, y)  # unchanged unless in dryrun.dry_run (then at most max_images)
+    return hooked(split, x, y)
+
+
+SplitHook = Callable[[str, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+split_hook: SplitHook | None = None
+"""Called on every split this module returns (``lsutils.dryrun`` sets it to cut splits short);
+None, the default, leaves splits whole."""
+
+
+def hooked(split: str, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(images, labels)`` through :data:`split_hook`, if one is set: what :func:`load_split`
+    returns, and what a data set built elsewhere (e.g. scikit-learn's digits) passes through so
+    that a dry run cuts it too."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS} (got {split!r})")
+    if len(images) != len(labels):
+        raise ValueError(f"images and labels must be as many, got {len(images)} and {len(labels)}")
+    return (images, labels) if split_hook is None else split_hook(split, images, labels)
+
+
+def splits_cut() -> bool:
+    """True while a hook may cut splits short (in a dry run): size checks on a split then cannot hold."""
+    return split_hook is not None
 
 
 def clear_cache() -> None:

@@ -9,16 +9,17 @@ the code path of the GPU run (CI does this).
 
 How the calls are capped, and what is recorded:
 
-* ``train.train`` passes its config through :func:`train_config` once per call, before its loop;
-  outside a dry run that returns the config itself (no per-step cost), inside it returns the config
-  with its epochs shortened so that the loop runs ``steps`` steps (and, with ``max_batch``, a
-  smaller batch: a cheaper dry run on a CPU).
+* The two hooks the package offers are set for the block and restored after it: ``train.train``
+  passes its config through ``train.config_hook`` (:func:`train_config`) once per call, before its
+  loop, which returns the config with its epochs shortened so that the loop runs ``steps`` steps
+  (and, with ``max_batch``, a smaller batch: a cheaper dry run on a CPU); ``data.split_hook``
+  (:func:`cap_split`) cuts every split. Outside a dry run both hooks are None: no cost, no check.
 * Every training call appends a ledger entry: the network (``model``, e.g. "resnet56-w16", and
   ``arch``, the ``models.build`` name), its parameters, forward FLOPs per image
   (``plan.flops_per_image``; a teacher's forward is counted apart), the training images, epochs,
   batch size and the **planned** optimiser steps — those of the real run, not of the dry one.
 * The planned steps need the training-set size of the real run. A split cut by the dry run
-  remembers the length it stands for, and so does any prefix ``x[:n]`` of it (the experiments
+  (a :class:`CutSplit`) remembers the length it stands for, and so does any prefix ``x[:n]`` of it (the experiments
   cut their training sets that way), so the size is exact for those; a tensor built otherwise
   from a cut split (e.g. a derived task) is scaled by the last cut of the training split and its
   entry says ``n_train_exact: False``.
@@ -42,9 +43,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.utils.weak import WeakIdKeyDictionary
 
-__all__ = ["DEFAULT_IMAGES_PER_S", "CPU_LIMITS", "CUDA_LIMITS", "REPRODUCTION", "AFTER", "default_limits", "dry_run",
+__all__ = ["DEFAULT_IMAGES_PER_S", "CPU_LIMITS", "CUDA_LIMITS", "default_limits", "dry_run",
            "active", "train_config", "cap_split", "model_name", "summarize", "cost", "temporary_results",
            "plan_experiment", "plan_preset", "format_plan"]
 
@@ -70,26 +70,17 @@ def default_limits(device: str | torch.device | None = None) -> dict:
     return dict(CUDA_LIMITS if torch.device(device).type == "cuda" else CPU_LIMITS)
 
 
-REPRODUCTION = ("accuracy_clustering", "calibration", "distillation", "distillation_mnist_style", "information")
-"""The experiments of the reproduction part (Müller et al. 2019): what ``tools/gpu_run.py`` runs first."""
-
-AFTER = ("selective", "transfer", "collapse")
-"""The experiments of the part "After Müller": ``tools/gpu_run.py`` runs them after the reproductions."""
-
-
 @dataclass
 class _State:
     steps: int
     max_images: int
     ledger: list[dict]
     max_batch: int | None = None
-    rows: WeakIdKeyDictionary = field(default_factory=WeakIdKeyDictionary)  # cut tensor -> rows it stands for
     train_ratio: float = 1.0      # rows / kept rows of the last training split cut
     flops: dict = field(default_factory=dict)
 
 
 _STATE: _State | None = None
-_TENSOR_GETITEM = torch.Tensor.__getitem__
 
 
 def active() -> bool:
@@ -110,32 +101,39 @@ def _prefix_stop(key) -> int | None:
     return key.stop if is_int(key.stop) and key.stop >= 0 else None
 
 
-def _getitem(self: torch.Tensor, key):
-    """``Tensor.__getitem__`` during a dry run: a prefix of a cut split remembers its real length."""
-    out = _TENSOR_GETITEM(self, key)
-    state = _STATE
-    if state is not None and isinstance(out, torch.Tensor):
-        rows = state.rows.get(self)
-        if rows is not None:
-            stop = _prefix_stop(key)
-            if stop is not None:
-                state.rows[out] = rows if stop < 0 else min(stop, rows)
-    return out
+class CutSplit(torch.Tensor):
+    """A split cut short by a dry run, which remembers how many rows it stands for (``rows``), and
+    so does any prefix ``x[:n]`` of it (the experiments cut their training sets that way). Every
+    other operation gives a plain tensor, as ``nn.Parameter`` does: nothing else changes."""
+
+    rows: int
+    __torch_function__ = torch._C._disabled_torch_function_impl
+
+    @staticmethod
+    def of(tensor: torch.Tensor, rows: int) -> "CutSplit":
+        out = tensor.as_subclass(CutSplit)
+        out.rows = rows
+        return out
+
+    def __getitem__(self, key):
+        out = self.as_subclass(torch.Tensor)[key]
+        stop = _prefix_stop(key)
+        return out if stop is None else CutSplit.of(out, self.rows if stop < 0 else min(stop, self.rows))
 
 
 def cap_split(split: str, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``data.load_split``'s hook: ``(images, labels)`` unchanged outside a dry run; inside, their
-    first ``max_images`` rows, which remember how many rows they stand for."""
+    """The dry run's ``data.split_hook``: ``(images, labels)`` unchanged outside a dry run; inside,
+    their first ``max_images`` rows, as :class:`CutSplit` tensors that remember how many rows they
+    stand for."""
     state = _STATE
     if state is None:
         return images, labels
     n = len(images)
     if n > state.max_images:
         images, labels = images[:state.max_images].clone(), labels[:state.max_images].clone()
-    state.rows[images] = state.rows[labels] = n
     if split == "train" and len(images):
         state.train_ratio = n / len(images)
-    return images, labels
+    return CutSplit.of(images, n), CutSplit.of(labels, n)
 
 
 def model_name(model: nn.Module) -> str:
@@ -171,7 +169,7 @@ def _record(state: _State, trainer: str, model: nn.Module, images: torch.Tensor,
     """Append the ledger entry of one training call; return ``cfg`` cut to the dry run's steps and batch."""
     from lsutils import models, plan
 
-    rows = state.rows.get(images)
+    rows = getattr(images, "rows", None)
     exact = rows is not None or state.train_ratio == 1.0
     n = rows if rows is not None else round(len(images) * state.train_ratio)
     shape = tuple(int(s) for s in images.shape[1:])
@@ -220,17 +218,14 @@ def dry_run(steps: int = 2, max_images: int = 1024, max_batch: int | None = None
     if max_batch is not None:
         _positive_int("max_batch", max_batch)
     state = _State(_positive_int("steps", steps), _positive_int("max_images", max_images), [], max_batch)
-    saved = (_STATE, torch.Tensor.__dict__.get("__getitem__"))
-    _STATE = state
-    torch.Tensor.__getitem__ = _getitem
+    from lsutils import data, train
+
+    saved = (_STATE, data.split_hook, train.config_hook)
+    _STATE, data.split_hook, train.config_hook = state, cap_split, train_config
     try:
         yield state.ledger
     finally:
-        _STATE = saved[0]
-        if saved[1] is None:
-            del torch.Tensor.__getitem__
-        else:
-            torch.Tensor.__getitem__ = saved[1]
+        _STATE, data.split_hook, train.config_hook = saved
 
 
 # ---------------------------------------------------------------- the cost model
@@ -330,12 +325,11 @@ def plan_experiment(name: str, preset: str, steps: int = 2, max_images: int = 10
 
 def plan_preset(preset: str, names: Sequence[str] | None = None, steps: int = 2, max_images: int = 1024,
                 max_batch: int | None = None, progress: bool = False) -> dict:
-    """:func:`plan_experiment` for ``names`` (default: every registered experiment, sorted):
+    """:func:`plan_experiment` for ``names`` (default: every experiment of the book, sorted):
     ``{"preset", "steps", "max_images", "max_batch", "device", "torch", "experiments": {name: ...}}``."""
-    from lsutils import results, train
+    from lsutils import experiments, results, train
 
-    results._load_registry()
-    names = sorted(results.REGISTRY) if names is None else list(names)
+    names = sorted(e.name for e in experiments.EXPERIMENTS) if names is None else list(names)
     for name in names:
         results.get(name)  # unknown names fail before anything runs
     out = {"preset": preset, "steps": steps, "max_images": max_images, "max_batch": max_batch,

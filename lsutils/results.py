@@ -28,6 +28,7 @@ import io
 import json
 import os
 import platform
+import re
 import signal
 import subprocess
 import sys
@@ -79,13 +80,46 @@ class RunError(RuntimeError):
 Memo = Callable[..., dict]  # memo(key, compute, run_config=None) -> dict
 
 
+PARTS = ("theory", "reproduction", "after", "practice")
+"""The book's parts an experiment's page may belong to, in the book's order."""
+
+
 @dataclass(frozen=True)
 class Experiment:
+    """One experiment, declared once in its own module (:func:`declare`): everything that lists
+    experiments (the catalogue ``lsutils.experiments``, the claim tables, the GPU runner's order,
+    the site tests) is derived from these declarations."""
+
     name: str
     version: int
     fn: Callable[[Any, Memo], dict]
     presets: dict[str, Any]
     description: str
+    page: str | None = None          # the chapter that shows it: path from the book's root, no suffix
+    claims: Callable[[dict, dict], list[dict]] | None = None   # claims(data, config) -> verdict rows
+    sections: dict[str, str] = field(default_factory=dict)     # claim key -> label of its evidence
+    headlines: dict[str, str] = field(default_factory=dict)    # claim key -> the claim in plain words
+    reads: tuple[str, ...] = ()      # other experiments whose results its claims read too
+
+    @property
+    def part(self) -> str | None:
+        """The book's part its page belongs to (``chapters/<part>/…``), or None."""
+        if self.page is None:
+            return None
+        folder = self.page.split("/")[1] if self.page.count("/") >= 2 else ""
+        return folder if folder in PARTS else None
+
+    def run(self, preset: str, recompute: bool = False, jobs: int = 1) -> "Result":
+        """:func:`run` of this experiment."""
+        return run(self.name, preset, recompute, jobs)
+
+    def load(self, preset: str) -> "Result":
+        """:func:`load` of this experiment."""
+        return load(self.name, preset)
+
+    def best(self) -> "Result":
+        """:func:`best` of this experiment: what its chapter shows."""
+        return best(self.name)
 
 
 @dataclass
@@ -112,12 +146,9 @@ class Result:
 REGISTRY: dict[str, Experiment] = {}
 
 
-def experiment(name: str, version: int, presets: dict[str, Any]):
-    """Register ``fn(config, memo) -> dict`` as experiment ``name``.
-
-    ``presets`` maps each of smoke/cpu/gpu to a frozen dataclass config. Bump ``version``
-    whenever the code changes what the experiment computes: older results then count as stale.
-    """
+def _check_declaration(name: str, presets: dict[str, Any]) -> None:
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ValueError(f"name must be lower-case letters, digits and underscores, got {name!r}")
     missing = set(PRESETS) - set(presets)
     if missing:
         raise ValueError(f"experiment {name!r}: presets must define {PRESETS}, missing {sorted(missing)}")
@@ -125,8 +156,39 @@ def experiment(name: str, version: int, presets: dict[str, Any]):
         if not (dataclasses.is_dataclass(cfg) and cfg.__dataclass_params__.frozen):
             raise ValueError(f"experiment {name!r}: preset {preset!r} must be a frozen dataclass")
 
+
+def declare(name: str, version: int, presets: dict[str, Any], run: Callable[[Any, Memo], dict], *,
+            page: str | None = None, claims: Callable | None = None, sections: dict | None = None,
+            headlines: dict | None = None, reads: Sequence[str] = ()) -> Experiment:
+    """Declare and register experiment ``name``: ``run(config, memo) -> dict`` computes it at one
+    preset's config. ``presets`` maps each of smoke/cpu/gpu to a frozen dataclass config. Bump
+    ``version`` whenever the code changes what the experiment computes: older results then count
+    as stale. ``page`` is the chapter showing it; ``claims(data, config)`` judges its claims
+    (with ``reads``, ``data`` and ``config`` are dicts keyed by experiment name), ``sections``
+    labels the section holding each claim's evidence, ``headlines`` words a claim for the front page.
+    """
+    _check_declaration(name, presets)
+    if page is not None and not (isinstance(page, str) and page.startswith("chapters/")
+                                 and not page.endswith((".ipynb", ".md"))):
+        raise ValueError(f"experiment {name!r}: page must be a path like 'chapters/part/page' without "
+                         f"a suffix, got {page!r}")
+    if claims is not None and page is None:
+        raise ValueError(f"experiment {name!r}: claims need the page that discusses them")
+    unknown = set(sections or {}) | set(headlines or {})
+    if unknown and claims is None:
+        raise ValueError(f"experiment {name!r}: sections and headlines name claims, but it has no claims")
+    exp = Experiment(name, version, run, dict(presets), (run.__doc__ or "").strip(), page, claims,
+                     dict(sections or {}), dict(headlines or {}), tuple(reads))
+    REGISTRY[name] = exp
+    return exp
+
+
+def experiment(name: str, version: int, presets: dict[str, Any]):
+    """Decorator form of :func:`declare` for an experiment that no chapter shows (tests' toys)."""
+    _check_declaration(name, presets)
+
     def register(fn):
-        REGISTRY[name] = Experiment(name, version, fn, dict(presets), (fn.__doc__ or "").strip())
+        declare(name, version, presets, fn)
         return fn
 
     return register
@@ -145,14 +207,12 @@ def results_dir() -> Path:
 
 
 def get(name: str) -> Experiment:
-    _load_registry()
+    """The experiment declared as ``name``. The book's experiments are declared when the catalogue
+    ``lsutils.experiments`` is imported (this module knows none of them)."""
     if name not in REGISTRY:
-        raise ValueError(f"unknown experiment {name!r}; registered: {', '.join(sorted(REGISTRY)) or 'none'}")
+        hint = "" if REGISTRY else " (none is: import lsutils.experiments, which declares the book's)"
+        raise ValueError(f"unknown experiment {name!r}; registered: {', '.join(sorted(REGISTRY)) or 'none'}{hint}")
     return REGISTRY[name]
-
-
-def _load_registry() -> None:
-    import lsutils.experiments  # noqa: F401  (registers on import)
 
 
 def _check_preset(preset: str) -> None:
@@ -831,15 +891,15 @@ def status(name: str) -> dict[str, str]:
     return {preset: inspect(name, preset)[0] for preset in PRESETS}
 
 
-def provenance_rows(presets: Sequence[str] = BOOK_PRESETS) -> list[dict]:
-    """One row per registered experiment and preset: what the provenance page shows.
+def provenance_rows(experiments: Sequence[Experiment], presets: Sequence[str] = BOOK_PRESETS) -> list[dict]:
+    """One row per experiment (by name) and preset: what the provenance page shows.
     ``commit`` keeps its '+dirty' flag; a preset not run, corrupt or stale says so in ``state``."""
-    _load_registry()
     rows = []
-    for name in sorted(REGISTRY):
+    for exp in sorted(experiments, key=lambda e: e.name):
+        name = exp.name
         for preset in presets:
             state, _ = inspect(name, preset)
-            row = {"experiment": name, "version": REGISTRY[name].version, "preset": preset,
+            row = {"experiment": name, "version": exp.version, "preset": preset,
                    "state": state, "device": "", "commit": "", "compute_min": None, "date": ""}
             if state == "ok":
                 p = load(name, preset).provenance

@@ -25,7 +25,6 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from lsutils import dryrun as _dryrun
 from lsutils.losses import check_class_weight, distillation_loss, entropy, smoothed_cross_entropy
 from lsutils.targets import check_convention, check_eps, check_labels
 
@@ -34,6 +33,10 @@ _NEW = {"omit_if_default": True}
 HISTORY_EVERY = 50   # steps between the losses ``History`` records (each one a host sync already)
 CHECK_EVERY = 200    # steps between the checks that the loss stayed finite; a multiple of HISTORY_EVERY
 _RUNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> its last train() run, described
+config_hook: Callable | None = None
+"""``hook(model, images, cfg, teacher) -> cfg``, called once per :func:`train` call before its
+loop (``lsutils.dryrun`` sets it: a dry run records the planned run and cuts it to a few steps);
+None, the default, trains as configured."""
 
 
 class DivergedError(FloatingPointError):
@@ -347,7 +350,8 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
         raise ValueError("mixup_alpha > 0 is not supported with a teacher")
     lam_rng = np.random.default_rng(cfg.seed)  # mixup's λ: host-side, so no device sync per step
     n = len(x_all)
-    cfg = _dryrun.train_config(model, images, cfg, teacher)  # cfg itself unless in dryrun.dry_run
+    if config_hook is not None:   # a dry run: cfg cut to a few steps, the planned run recorded
+        cfg = config_hook(model, images, cfg, teacher)
     per_epoch, total = steps_per_epoch(n, cfg.batch_size), total_steps(n, cfg.epochs, cfg.batch_size)
     opt = torch.optim.SGD(_param_groups(model, cfg), lr=cfg.lr, momentum=cfg.momentum,
                           nesterov=cfg.nesterov and cfg.momentum > 0)

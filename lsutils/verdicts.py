@@ -1,58 +1,25 @@
 """Every claim the book judges from stored results, in one table: what the front page shows.
 
-An experiment takes part by defining ``claims(data, config) -> list[dict]`` in its module (each
-dict with ``key``, ``source``, ``claim``, ``verdict`` and ``arch`` or ``setting``) and, where its
-chapter labels the sections that show the evidence, ``SECTIONS`` (claim key -> section label);
-``CHAPTERS`` says which page discusses it. A chapter that draws on several experiments is keyed by
-the tuple of their names: the first one's module judges them all, its ``claims`` receiving
-``data`` and ``config`` as dicts keyed by experiment name.
+An experiment takes part by declaring ``claims(data, config) -> list[dict]`` (each dict with
+``key``, ``source``, ``claim``, ``verdict`` and ``arch`` or ``setting``) and the ``page`` that
+discusses them; ``sections`` labels the section holding each claim's evidence and ``headlines``
+words the front page's short table (``results.declare``). An experiment whose claims read other
+experiments' results too names them in ``reads``: its ``claims`` then receives ``data`` and
+``config`` as dicts keyed by experiment name.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import json
 import re
 from pathlib import Path
 
-from lsutils import results
+from lsutils import experiments, results
 
-__all__ = ["CHAPTERS", "HEADLINES", "PLAIN", "book_claims", "claim_table_rows", "grouped", "headlines",
-           "plain", "tally"]
+__all__ = ["PLAIN", "book_claims", "claim_table_rows", "grouped", "headlines", "plain", "tally"]
 
-ROOT = Path(__file__).resolve().parent.parent   # the book's sources: _toc.yml and the chapters
-
-# experiment (or tuple of experiments) -> the page (path from the book's root, no suffix) where its
-# claims are discussed
-CHAPTERS = {
-    "accuracy_clustering": "chapters/reproduction/accuracy_clustering",
-    "calibration": "chapters/reproduction/calibration",
-    "distillation": "chapters/reproduction/distillation",
-    "distillation_mnist_style": "chapters/reproduction/distillation_mnist",
-    "information": "chapters/reproduction/information",
-    "selective": "chapters/after/selective",
-    "transfer": "chapters/after/transfer",
-    "collapse": "chapters/after/collapse",
-    "choosing_eps": "chapters/practice/choosing_eps",
-    "alternatives": "chapters/practice/alternatives",
-    ("label_noise", "label_noise_small"): "chapters/practice/label_noise",
-    "myths": "chapters/practice/myths",
-}
-
-# The front page's short table: (experiment, claim key) -> the claim in plain words, in the order
-# shown. The paper's claims and those of the later papers, one each; every verdict stays computed.
-HEADLINES = {
-    ("accuracy_clustering", "table2"): "Smoothing does not hurt test accuracy",
-    ("accuracy_clustering", "fig1_tight"): "Smoothing gathers each class into a tighter cluster",
-    ("accuracy_clustering", "fig1_similar"): "Smoothing erases how close similar classes are",
-    ("calibration", "table3"): "Smoothing makes confidence as honest as rescaling it after training does",
-    ("distillation", "fig5_matched"): "A smoothed teacher makes a worse student",
-    ("information", "fig6_lower"): "Smoothing erases what the network knows about each example",
-    ("selective", "xia_aurc"): "Smoothing makes confidence worse at putting mistakes last",
-    ("transfer", "kornblith_linear"): "Smoothing leaves features that transfer worse to new classes",
-    ("collapse", "guo_nc1"): "Smoothing collapses each class more tightly by the end of training",
-}
+ROOT = results.REPO   # the book's sources: _toc.yml and the chapters
 
 # The experiments' internal names for networks, data sets and settings, and the words a reader sees.
 PLAIN = ((r"\bresnet(\d+)\b", r"ResNet-\1"), (r"\balexnet\b", "AlexNet"), (r"\bmlp\b", "MLP"),
@@ -70,22 +37,15 @@ def plain(text: str) -> str:
     return text
 
 
-def _module(name: str):
-    try:
-        return importlib.import_module(f"lsutils.experiments.{name}")
-    except ModuleNotFoundError:   # an experiment registered by a module of another name
-        import lsutils.experiments  # noqa: F401  (registers every experiment)
-        return importlib.import_module(results.get(name).fn.__module__)
-
-
 def book_claims() -> list[dict]:
-    """The claims of every experiment in ``CHAPTERS``, judged on its best stored preset; an
-    experiment without a stored result contributes one row saying so. Each row: experiment, doc,
-    key, section (its ``SECTIONS`` label, or None), source, claim, where, verdict, preset."""
+    """The claims of every experiment that declares them (``experiments.judged()``, in book
+    order), judged on its best stored preset; an experiment without a stored result contributes
+    one row saying so. Each row: experiment, doc, key, section (its ``sections`` label, or None),
+    source, claim, where, verdict, preset."""
     rows = []
-    for entry, doc in CHAPTERS.items():
-        names = entry if isinstance(entry, tuple) else (entry,)
-        module, name = _module(names[0]), "+".join(names)
+    for exp in experiments.judged():
+        names, doc = (exp.name, *exp.reads), exp.page
+        name = "+".join(names)
         try:
             found = [results.best(n) for n in names]
         except results.ResultError as exc:
@@ -97,10 +57,10 @@ def book_claims() -> list[dict]:
             data, config = found[0].data, found[0].config
         else:
             data, config = {n: r.data for n, r in zip(names, found)}, {n: r.config for n, r in zip(names, found)}
-        sections = getattr(module, "SECTIONS", {})
         preset = ", ".join(dict.fromkeys(r.preset for r in found))
-        for c in module.claims(data, config):
-            rows.append({"experiment": name, "doc": doc, "key": c.get("key"), "section": sections.get(c.get("key")),
+        for c in exp.claims(data, config):
+            rows.append({"experiment": name, "doc": doc, "key": c.get("key"),
+                         "section": exp.sections.get(c.get("key")),
                          "source": c["source"], "claim": c["claim"],
                          "where": c.get("arch") or c.get("setting", ""), "verdict": c["verdict"],
                          "preset": preset})
@@ -195,12 +155,12 @@ def tally(claims: list[dict]) -> dict[str, int]:
 
 
 def headlines(claims: list[dict]) -> list[dict]:
-    """The rows of ``grouped`` claims that ``HEADLINES`` names, in its order, each with
-    ``headline`` (the claim in plain words) and ``who`` (the paper, with its table or figure for
-    Müller et al.'s own claims). A headline whose experiment has no stored result is left out."""
-    by_key = {(c["experiment"], c.get("key")): c for c in _check_rows(claims)}
+    """The rows of ``grouped`` claims that an experiment's ``headlines`` name, in book order, each
+    with ``headline`` (the claim in plain words) and ``who`` (the paper, with its table or figure
+    for Müller et al.'s own claims). A headline whose experiment has no stored result is left out."""
+    by_key = {(c["experiment"].split("+")[0], c.get("key")): c for c in _check_rows(claims)}
     rows = []
-    for key, words in HEADLINES.items():
+    for key, words in (((e.name, k), w) for e in experiments.judged() for k, w in e.headlines.items()):
         c = by_key.get(key)
         if c is None:
             continue

@@ -232,6 +232,8 @@ CASES = [
     (data.prepare, lambda: data.prepare("svhn"), "name"),
     (data.load_split, lambda: data.load_split("fashion_mnist", "holdout"), "split"),
     (data.split_indices, lambda: data.split_indices(10, 11), "val_size"),
+    (data.hooked, lambda: data.hooked("holdout", torch.zeros(2, 1, 2, 2), torch.zeros(2)), "split"),
+    (data.hooked, lambda: data.hooked("test", torch.zeros(2, 1, 2, 2), torch.zeros(3)), "labels"),
     (data.data_root, lambda: data.data_root(3), "root"),
     # train
     (train.TrainConfig, lambda: train.TrainConfig(lr=-0.1), "lr"),
@@ -271,7 +273,7 @@ CASES = [
 ]
 
 # Public callables without a bad input to give: no arguments, or exception classes.
-EXEMPT = {data.clear_cache, train.default_device, data.DataNotFoundError, data.DataIntegrityError,
+EXEMPT = {data.clear_cache, data.splits_cut, train.default_device, data.DataNotFoundError, data.DataIntegrityError,
           train.DivergedError,   # an exception class: raised by train, not called with bad input
           data.DatasetInfo, train.History, metrics.Reliability,
           plot.styled,            # a decorator: any callable is a valid argument

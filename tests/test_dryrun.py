@@ -5,11 +5,10 @@ runs, so the GPU code path is exercised without a GPU)."""
 import pytest
 import torch
 
-from lsutils import data, distill, dryrun, models, plan, results, train
+from lsutils import data, distill, dryrun, experiments, models, plan, results, train
 
 CPU = torch.device("cpu")
-results._load_registry()
-NAMES = sorted(results.REGISTRY)
+NAMES = sorted(e.name for e in experiments.EXPERIMENTS)
 
 
 def _toy(n: int = 200) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,6 +102,7 @@ def test_everything_is_restored_also_after_an_exception():
             raise RuntimeError("boom")
     assert not dryrun.active()
     assert torch.Tensor.__getitem__ is getitem and "__getitem__" not in torch.Tensor.__dict__
+    assert data.split_hook is None and train.config_hook is None
     x, y = _toy(100)
     assert dryrun.cap_split("train", x, y) == (x, y)
     cfg = train.TrainConfig(epochs=2, batch_size=32)
@@ -151,5 +151,5 @@ def test_gpu_preset_runs_end_to_end_under_a_dry_run(name, results_tmp):
         res = results.run(name, "gpu")
     assert res.data and not res.cached
     assert all(e["steps_run"] <= min(2, e["planned_steps"]) for e in ledger)
-    if name in dryrun.REPRODUCTION and name not in INEXACT:
+    if results.get(name).part == "reproduction" and name not in INEXACT:
         assert ledger and all(e["n_train_exact"] for e in ledger)

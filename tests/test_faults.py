@@ -55,7 +55,6 @@ def _sweep(cfg: Cfg, memo):
 def toy(results_tmp, monkeypatch):
     CALLS.clear()
     monkeypatch.setitem(STOP, "at", -1)
-    monkeypatch.setattr(results, "_load_registry", lambda: None)
     monkeypatch.setattr(results, "REGISTRY", {})
     results.experiment("toy", 1, {"smoke": Cfg(), "cpu": Cfg(n=5), "gpu": Cfg(n=6)})(_sweep)
     return results_tmp
@@ -286,7 +285,6 @@ WRITER = textwrap.dedent('''
             out.append(memo(f"i={i}", compute))
         return {"runs": out, "pids": np.array([r["pid"] for r in out])}
 
-    results._load_registry = lambda: None
     results.experiment("race", 1, {"smoke": Cfg(), "cpu": Cfg(), "gpu": Cfg()})(sweep)
     mode = sys.argv[1]
     if mode == "kill":  # die between writing run 3's temp file and renaming it

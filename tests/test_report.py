@@ -43,12 +43,11 @@ def test_provenance_rows_keep_the_dirty_flag(results_tmp, monkeypatch):
     class C:
         n: int = 1
 
-    monkeypatch.setattr(results, "_load_registry", lambda: None)
     monkeypatch.setattr(results, "REGISTRY", {})
     monkeypatch.setattr(results, "git_commit", lambda: "abcdef0123456789+dirty")
     results.experiment("p", 1, {"smoke": C(), "cpu": C(), "gpu": C()})(lambda cfg, memo: {"x": 1})
     results.run("p", "cpu")
-    rows = {r["preset"]: r for r in results.provenance_rows()}
+    rows = {r["preset"]: r for r in results.provenance_rows(results.REGISTRY.values())}
     assert rows["cpu"]["commit"] == "abcdef012345+dirty" and rows["cpu"]["state"] == "ok"
     assert rows["gpu"]["state"] == "missing" and rows["gpu"]["commit"] == ""
 

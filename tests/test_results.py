@@ -34,7 +34,6 @@ def _toy(cfg: Cfg, memo):
 @pytest.fixture
 def toy(results_tmp, monkeypatch):
     CALLS.clear()
-    monkeypatch.setattr(results, "_load_registry", lambda: None)
     monkeypatch.setattr(results, "REGISTRY", {})
     results.experiment("toy", 1, {"smoke": Cfg(), "cpu": Cfg(n=4), "gpu": Cfg(n=5)})(_toy)
     return results_tmp
@@ -198,7 +197,6 @@ def _toy_run_config(cfg: Cfg, memo):
 
 def test_run_config_lets_a_sweep_grow_without_recomputing(results_tmp, monkeypatch):
     CALLS.clear()
-    monkeypatch.setattr(results, "_load_registry", lambda: None)
     monkeypatch.setattr(results, "REGISTRY", {})
     results.experiment("grow", 1, {"smoke": Cfg(n=2), "cpu": Cfg(), "gpu": Cfg()})(_toy_run_config)
     results.run("grow", "smoke")
@@ -222,7 +220,6 @@ def test_resumed_sweep_reports_the_cost_of_its_runs(toy):
 
 
 def test_nan_is_refused_loudly(results_tmp, monkeypatch):
-    monkeypatch.setattr(results, "_load_registry", lambda: None)
     monkeypatch.setattr(results, "REGISTRY", {})
     results.experiment("nan", 1, {"smoke": Cfg(), "cpu": Cfg(), "gpu": Cfg()})(lambda cfg, memo: {"x": float("nan")})
     with pytest.raises(ValueError, match="must not contain NaN"):
@@ -241,7 +238,6 @@ def _many_sweep(cfg: Cfg, memo):
 @pytest.fixture
 def many_toy(results_tmp, monkeypatch):
     CALLS.clear()
-    monkeypatch.setattr(results, "_load_registry", lambda: None)
     monkeypatch.setattr(results, "REGISTRY", {})
     results.experiment("many", 1, {"smoke": Cfg(n=3), "cpu": Cfg(n=4), "gpu": Cfg(n=5)})(_many_sweep)
     return results_tmp
@@ -269,7 +265,6 @@ def test_many_resumes_and_only_computes_missing_runs(many_toy, monkeypatch):
 
 
 def test_many_with_jobs_refuses_a_compute_it_cannot_send_to_a_worker(results_tmp, monkeypatch):
-    monkeypatch.setattr(results, "_load_registry", lambda: None)
     monkeypatch.setattr(results, "REGISTRY", {})
     results.experiment("lam", 1, {p: Cfg() for p in results.PRESETS})(
         lambda cfg, memo: {"runs": memo.many([(f"i={i}", lambda i=i: {"i": i}, None) for i in range(2)])})

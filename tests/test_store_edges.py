@@ -34,7 +34,6 @@ def _toy(cfg: Cfg, memo):
 
 @pytest.fixture
 def toy(results_tmp, monkeypatch):
-    monkeypatch.setattr(results, "_load_registry", lambda: None)
     monkeypatch.setattr(results, "REGISTRY", {})
     for name in ("a_toy", "b_toy"):
         results.experiment(name, 1, {"smoke": Cfg(), "cpu": Cfg(n=4), "gpu": Cfg(n=5)})(_toy)

@@ -43,7 +43,6 @@ def toys(tmp_path, monkeypatch):
     """Three toy experiments computed at their gpu preset in ``src`` and archived into ``out``
     (as the GPU machine does); ``dest`` holds an older gpu result of ``toy`` and is the results
     directory the store reads."""
-    monkeypatch.setattr(results, "_load_registry", lambda: None)
     monkeypatch.setattr(results, "REGISTRY", {})
     for name in ("toy", "toy_b", "toy_c"):
         results.experiment(name, 1, {"smoke": Cfg(), "cpu": Cfg(), "gpu": Cfg(n=3)})(_sweep)

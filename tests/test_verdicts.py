@@ -1,8 +1,7 @@
-import importlib
 import re
 from dataclasses import dataclass
 
-from lsutils import results, verdicts
+from lsutils import experiments, results, verdicts
 
 
 @dataclass(frozen=True)
@@ -11,20 +10,15 @@ class C:
 
 
 def test_book_claims_reads_each_experiments_claims(results_tmp, monkeypatch):
-    import sys
-    import types
-
-    module = types.ModuleType("lsutils.experiments.fake")
-    module.claims = lambda data, config: [{"source": "Table 9", "claim": "x helps", "verdict": "refuted",
-                                           "arch": "net", "n": config["n"]}]
-    monkeypatch.setitem(sys.modules, "lsutils.experiments.fake", module)
-    monkeypatch.setattr(results, "_load_registry", lambda: None)
     monkeypatch.setattr(results, "REGISTRY", {})
-    results.experiment("fake", 1, {"smoke": C(), "cpu": C(), "gpu": C()})(lambda cfg, memo: {"v": 1})
-    monkeypatch.setattr(verdicts, "CHAPTERS", {"fake": "chapters/x/fake"})
+    claims = lambda data, config: [{"source": "Table 9", "claim": "x helps", "verdict": "refuted",  # noqa: E731
+                                    "arch": "net", "n": config["n"]}]
+    exp = results.declare("fake", 1, {"smoke": C(), "cpu": C(), "gpu": C()}, lambda cfg, memo: {"v": 1},
+                          page="chapters/x/fake", claims=claims)
+    monkeypatch.setattr(experiments, "EXPERIMENTS", (exp,))
     (row,) = verdicts.book_claims()                  # no stored result yet: one row says so
     assert row["verdict"] == "not testable here" and "no result" in row["claim"]
-    results.run("fake", "cpu")
+    exp.run("cpu")
     (row,) = verdicts.book_claims()
     assert (row["source"], row["where"], row["verdict"], row["preset"]) == ("Table 9", "net", "refuted", "cpu")
     assert verdicts.claim_table_rows([row])[0] == [
@@ -33,11 +27,8 @@ def test_book_claims_reads_each_experiments_claims(results_tmp, monkeypatch):
 
 
 def test_a_chapter_may_judge_several_experiments_at_once(results_tmp, monkeypatch):
-    """A CHAPTERS entry keyed by a tuple: the first experiment's module judges them all, its claims()
-    receiving data and config keyed by experiment name; SECTIONS gives each claim its section."""
-    import sys
-    import types
-
+    """An experiment that reads others' results too: its claims() receives data and config keyed
+    by experiment name; its sections give each claim its section."""
     seen = {}
 
     def claims(data, config):
@@ -45,18 +36,16 @@ def test_a_chapter_may_judge_several_experiments_at_once(results_tmp, monkeypatc
         return [{"key": "k", "source": "Tutorials", "claim": "x helps", "setting": "mlp, fashion_mnist",
                  "verdict": "holds"}]
 
-    module = types.ModuleType("lsutils.experiments.fake_a")
-    module.claims, module.SECTIONS = claims, {"k": "sec-fake"}
-    monkeypatch.setitem(sys.modules, "lsutils.experiments.fake_a", module)
-    monkeypatch.setattr(results, "_load_registry", lambda: None)
     monkeypatch.setattr(results, "REGISTRY", {})
-    for name, n in (("fake_a", 1), ("fake_b", 2)):
-        results.experiment(name, 1, {"smoke": C(n), "cpu": C(n), "gpu": C(n)})(lambda cfg, memo, n=n: {"v": n})
-    monkeypatch.setattr(verdicts, "CHAPTERS", {("fake_a", "fake_b"): "chapters/x/fake"})
-    results.run("fake_a", "cpu")
+    b = results.declare("fake_b", 1, {p: C(2) for p in results.PRESETS}, lambda cfg, memo: {"v": 2},
+                        page="chapters/x/fake")
+    a = results.declare("fake_a", 1, {p: C(1) for p in results.PRESETS}, lambda cfg, memo: {"v": 1},
+                        page="chapters/x/fake", claims=claims, sections={"k": "sec-fake"}, reads=("fake_b",))
+    monkeypatch.setattr(experiments, "EXPERIMENTS", (a, b))
+    a.run("cpu")
     (row,) = verdicts.book_claims()                  # one of the two is missing: one row says so
     assert row["verdict"] == "not testable here" and "fake_b" in row["claim"]
-    results.run("fake_b", "cpu")
+    b.run("cpu")
     (row,) = verdicts.book_claims()
     assert seen["data"] == {"fake_a": {"v": 1}, "fake_b": {"v": 2}}
     assert seen["config"] == {"fake_a": {"n": 1}, "fake_b": {"n": 2}}
@@ -85,8 +74,12 @@ def test_tally_counts_outcomes_in_the_verdicts_order():
 
 
 def test_headlines_pick_the_named_claims_in_order(monkeypatch):
-    monkeypatch.setattr(verdicts, "HEADLINES", {("b", "k2"): "Second, plainly", ("a", "k1"): "First, plainly",
-                                                ("gone", "k"): "Not stored"})
+    monkeypatch.setattr(results, "REGISTRY", {})
+    declared = [results.declare(name, 1, {p: C() for p in results.PRESETS}, lambda cfg, memo: {},
+                                page=f"chapters/x/{name}", claims=lambda d, c: [], headlines=words)
+                for name, words in (("b", {"k2": "Second, plainly"}), ("a", {"k1": "First, plainly"}),
+                                    ("gone", {"k": "Not stored"}))]
+    monkeypatch.setattr(experiments, "EXPERIMENTS", tuple(declared))
     rows = [{"experiment": "a", "key": "k1", "doc": "chapters/reproduction/a", "source": "Table 2", "claim": "c1",
              "where": "mlp", "verdict": "reproduced"},
             {"experiment": "b", "key": "k2", "doc": "chapters/after/b", "source": "Xia et al. (2025)", "claim": "c2",
@@ -168,45 +161,43 @@ def test_the_ufm_exploration_is_not_a_verdict_on_a_paper():
 def test_front_page_verdicts_are_holm_corrected_within_each_experiment():
     """Every claim judged from an interval on the front page carries its Holm level (distillation's
     once its claims() ends with stats.holm_family)."""
-    import importlib
+    from lsutils import stats
 
-    from lsutils import results, stats
-
-    for name, doc in verdicts.CHAPTERS.items():
-        if doc.startswith("chapters/practice/") or name == "distillation":
+    for exp in experiments.judged():
+        name = exp.name
+        if exp.part == "practice" or name == "distillation":
             continue   # the Practice part's rules read means over seeds, not intervals
-        module = importlib.import_module(results.get(name).fn.__module__)
         try:
-            res = results.best(name)
+            res = exp.best()
         except results.ResultError:
             continue
-        claims = module.claims(res.data, res.config)
+        claims = exp.claims(res.data, res.config)
         judged = [c for c in claims if c.get("diff") and c["verdict"] not in stats.UNJUDGED]
         assert all(c.get("holm_level") and c["holm_m"] == len(judged) for c in judged), name
         assert stats.holm_family(claims) == claims, name
 
 
 def test_every_headline_is_a_stored_claim():
-    """HEADLINES names claims that exist (an experiment without a stored result cannot say)."""
+    """Every declared headline names a claim that exists (an experiment without a stored result
+    cannot say)."""
     rows = _stored_claims()
     keys = {(r["experiment"], r["key"]) for r in rows}
     stored = {r["experiment"] for r in rows if r["preset"] != "—"}
-    named = {k for k in verdicts.HEADLINES if k[0] in stored}
+    named = {(e.name, k) for e in experiments.judged() for k in e.headlines if e.name in stored}
     assert named <= keys, named - keys
     assert len(verdicts.headlines(verdicts.grouped(rows))) == len(named)
 
 
 def test_every_claim_of_a_chapter_with_sections_has_one_and_the_chapter_labels_it():
-    """A module's SECTIONS covers each of its claims, and each label stands in its chapter's source
-    (the built pages are checked by tests/test_site.py)."""
+    """An experiment's declared sections cover each of its claims, and each label stands in its
+    chapter's source (the built pages are checked by tests/test_site.py)."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
     for r in _stored_claims():
         if r["preset"] == "—":
             continue
-        module = importlib.import_module(results.get(r["experiment"].split("+")[0]).fn.__module__)
-        if not hasattr(module, "SECTIONS"):
+        if not results.get(r["experiment"].split("+")[0]).sections:
             assert r["section"] is None
             continue
         assert r["section"], (r["experiment"], r["key"])

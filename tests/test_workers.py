@@ -106,7 +106,6 @@ def sweep(results_tmp, monkeypatch, tmp_path):
     notes = tmp_path / "notes"
     notes.mkdir()
     kwargs: dict = {}
-    monkeypatch.setattr(results, "_load_registry", lambda: None)
     monkeypatch.setattr(results, "REGISTRY", {})
     monkeypatch.setattr(results, "_visible_gpus", lambda: 0)  # a toy: no GPU, and no torch import
 
@@ -188,7 +187,6 @@ def test_book_exceptions_survive_the_trip_from_a_worker():
 
 
 def test_a_data_error_in_a_run_arrives_whole(results_tmp, monkeypatch):
-    monkeypatch.setattr(results, "_load_registry", lambda: None)
     monkeypatch.setattr(results, "REGISTRY", {})
     monkeypatch.setattr(results, "_visible_gpus", lambda: 0)
     results.experiment("data_error", 1, {p: Cfg() for p in results.PRESETS})(lambda cfg, memo: {"runs": memo.many(
@@ -227,7 +225,6 @@ PARENT = textwrap.dedent('''
         os._exit(3)
 
     if __name__ == "__main__":
-        results._load_registry = lambda: None
         results._visible_gpus = lambda: 0
         results.experiment("orphans", 1, {"smoke": Cfg(), "cpu": Cfg(), "gpu": Cfg()})(sweep)
         if sys.argv[2] == "exit":

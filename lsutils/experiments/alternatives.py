@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from lsutils import data, geometry, metrics, models, train
-from lsutils.results import experiment
+from lsutils.results import declare
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,6 @@ PRESETS = {
 }
 
 
-@experiment("alternatives", version=1, presets=PRESETS)
 def alternatives(cfg: AlternativesConfig, memo) -> dict:
     """Smoothing vs weight decay, confidence penalty, temperature scaling and mixup (+ smoothing)."""
     grid = [(m, s) for m in cfg.methods for s in cfg.seeds]
@@ -200,3 +199,9 @@ def claims(data_: dict, config: dict) -> list[dict]:
         {"key": "mixup_stack", "source": "Tutorials", "where": where, "setting": where,
          "claim": "stacking smoothing on heavy mixup over-regularises", "verdict": stack},
     ]
+
+
+EXPERIMENT = declare(
+    "alternatives", version=1, presets=PRESETS, run=alternatives,
+    page="chapters/practice/alternatives",
+    claims=claims, sections=SECTIONS)

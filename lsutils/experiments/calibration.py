@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from lsutils import data, metrics, models, stats, theory, train
-from lsutils.results import experiment
+from lsutils.results import declare
 
 NLL_FLOOR = 1e-12   # unsmoothed probabilities can be exactly 0 on the true class; NLL clamps p_y here
 # bins for the reliability of every class probability (not only the top one): 0, then 10^-5 … 1 in quarter decades
@@ -226,7 +226,6 @@ PRESETS = {
 }
 
 
-@experiment("calibration", version=2, presets=PRESETS)
 def calibration(cfg: CalibrationConfig, memo) -> dict:
     """Calibration: baseline, temperature scaling, label smoothing and both (Table 3), reliability diagrams."""
     grid = [(s, eps, seed) for s in cfg.settings for eps in cfg.eps_values for seed in cfg.seeds]
@@ -283,3 +282,10 @@ def claims(data_: dict, config: dict) -> list[dict]:
         verdict = stats.judge_effect(diff, 1) if prem["met"] else "premise not met"
         out.append({**entry, "diff": diff, "verdict": verdict, "kind": "effect", "expected_sign": 1})
     return stats.holm_family(out)
+
+
+EXPERIMENT = declare(
+    "calibration", version=2, presets=PRESETS, run=calibration,
+    page="chapters/reproduction/calibration",
+    claims=claims, sections=SECTIONS,
+    headlines={"table3": "Smoothing makes confidence as honest as rescaling it after training does"})

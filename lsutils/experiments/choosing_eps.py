@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from lsutils import data, metrics, models, tasks, train
-from lsutils.results import experiment
+from lsutils.results import declare
 
 WEIGHTINGS = ("none", "balanced", "balanced_torch")
 LOWER_IS_BETTER = metrics.LOWER_IS_BETTER  # re-exported: the chapter imports it from here
@@ -144,7 +144,6 @@ PRESETS = {
 }
 
 
-@experiment("choosing_eps", version=1, presets=PRESETS)
 def choosing_eps(cfg: ChoosingEpsConfig, memo) -> dict:
     """An ε sweep on a rare-positive binary task (three class weightings) and on the 10-class task."""
     # a run depends on the shared settings and its own regime, not on the other regimes
@@ -208,3 +207,9 @@ def claims(data_: dict, config: dict) -> list[dict]:
              "claim": "ε = 0.1 minimises ECE at a cost of about 0.01 AUC; precision at 0.5 rises"},
             {"key": "joint", "source": "Tutorials", "where": where, "setting": where, "verdict": joint,
              "claim": "tune class weights and ε jointly"}]
+
+
+EXPERIMENT = declare(
+    "choosing_eps", version=1, presets=PRESETS, run=choosing_eps,
+    page="chapters/practice/choosing_eps",
+    claims=claims, sections=SECTIONS)

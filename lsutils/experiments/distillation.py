@@ -28,12 +28,11 @@ import math
 from dataclasses import dataclass, replace
 
 import torch
-from scipy.optimize import brentq
 from tqdm import tqdm
 
 from lsutils import data, distill, models, stats, train
 from lsutils.experiments.accuracy_clustering import Network, _mean, _network
-from lsutils.results import experiment
+from lsutils.results import declare
 
 __all__ = ["DistillationConfig", "Gates", "distillation", "claims", "premise", "matched_temperature",
            "gamma_at", "teacher_seed", "departure"]
@@ -136,6 +135,8 @@ def matched_temperature(logits: torch.Tensor, labels: torch.Tensor, gamma: float
     f = lambda t: gamma_at(logits, labels, t) - gamma  # noqa: E731
     if f(lo) > 0 or f(hi) < 0:
         return None
+    from scipy.optimize import brentq   # imported here: scipy.optimize takes 0.6 s to import
+
     return float(brentq(f, lo, hi, xtol=1e-6))
 
 
@@ -288,7 +289,6 @@ PRESETS = {
 }
 
 
-@experiment("distillation", version=3, presets=PRESETS)
 def distillation(cfg: DistillationConfig, memo) -> dict:
     """Smoothed teachers, their students on a transfer set and the equivalent smoothing γ (Müller et al. 2019, Fig. 5)."""
     sweep = None
@@ -598,3 +598,10 @@ def design_rows(config: dict, runs: list[dict]) -> list[list[str]]:
 
 
 DESIGN_HEADER = ("", "paper", "here", "previous design")
+
+
+EXPERIMENT = declare(
+    "distillation", version=3, presets=PRESETS, run=distillation,
+    page="chapters/reproduction/distillation",
+    claims=claims, sections=SECTIONS,
+    headlines={"fig5_matched": "A smoothed teacher makes a worse student"})

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from lsutils import data, models, train
-from lsutils.results import experiment
+from lsutils.results import declare
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,13 @@ PRESETS = {
 }
 
 
-@experiment("first_experiment", version=3, presets=PRESETS)
 def first_experiment(cfg: FirstConfig, memo) -> dict:
     """An MLP on Fashion-MNIST trained with hard targets and with smoothing: test accuracy and mean confidence."""
     grid = [(eps, seed) for eps in cfg.eps_values for seed in cfg.seeds]
     runs = memo.many([(f"eps={eps}_seed={seed}", partial(_one_run, cfg, eps, seed), None) for eps, seed in grid])
     return {"runs": runs}
+
+
+EXPERIMENT = declare(
+    "first_experiment", version=3, presets=PRESETS, run=first_experiment,
+    page="chapters/practice/first_experiment")

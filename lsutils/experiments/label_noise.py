@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from lsutils import data, metrics, models, tasks, train
-from lsutils.results import experiment
+from lsutils.results import declare
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,6 @@ def _sweep(cfg: LabelNoiseConfig, memo, desc: str) -> dict:
     return {"runs": runs}
 
 
-@experiment("label_noise", version=1, presets=PRESETS)
 def label_noise(cfg: LabelNoiseConfig, memo) -> dict:
     """Symmetric label noise η ∈ {0, 10, 20, 40 %}: hard targets vs smoothing vs negative smoothing,
     trained directly and after a hard-target warm-up, on the whole training split."""
@@ -158,7 +157,6 @@ SMALL_PRESETS = {
 }
 
 
-@experiment("label_noise_small", version=1, presets=SMALL_PRESETS)
 def label_noise_small(cfg: LabelNoiseConfig, memo) -> dict:
     """The label-noise sweep on 5 000 training images for many epochs: the memorising regime."""
     return _sweep(cfg, memo, "label_noise_small")
@@ -259,3 +257,13 @@ def claims(data_: dict, config: dict) -> list[dict]:
          "claim": "negative smoothing is the better choice at high noise, positive smoothing at low noise",
          "setting": f"{where}, after a hard-target warm-up", "verdict": wei, "high": high, "low": low},
     ]
+
+
+EXPERIMENT = declare(
+    "label_noise", version=1, presets=PRESETS, run=label_noise,
+    page="chapters/practice/label_noise",
+    claims=claims, sections=SECTIONS,
+    reads=("label_noise_small",))
+EXPERIMENT_SMALL = declare(
+    "label_noise_small", version=1, presets=SMALL_PRESETS, run=label_noise_small,
+    page="chapters/practice/label_noise")

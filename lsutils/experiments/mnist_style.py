@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from lsutils import data, distill, models, stats, train
 from lsutils.experiments.accuracy_clustering import _mean
-from lsutils.results import experiment
+from lsutils.results import declare
 
 __all__ = ["MnistStyleConfig", "Gates", "distillation_mnist_style", "claims"]
 
@@ -111,7 +111,6 @@ PRESETS = {
 }
 
 
-@experiment("distillation_mnist_style", version=2, presets=PRESETS)
 def distillation_mnist_style(cfg: MnistStyleConfig, memo) -> dict:
     """Fully connected teacher 1200-1200 → student 800-800 with logit matching (Müller et al. 2019, Sec. 4 text)."""
     runs, availability = [], {}
@@ -181,3 +180,9 @@ def claims(data_: dict, config: dict) -> list[dict]:
                         "measure": "test error (%)", "hard": _mean(a), "smoothed": _mean(b), "diff": diff,
                         "verdict": verdict, "premise": prem, "kind": "effect", "expected_sign": sign})
     return stats.holm_family(out)
+
+
+EXPERIMENT = declare(
+    "distillation_mnist_style", version=2, presets=PRESETS, run=distillation_mnist_style,
+    page="chapters/reproduction/distillation_mnist",
+    claims=claims)

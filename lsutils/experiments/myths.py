@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from lsutils import data, models, train
-from lsutils.results import experiment
+from lsutils.results import declare
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,6 @@ PRESETS = {
 }
 
 
-@experiment("myths", version=1, presets=PRESETS)
 def myths(cfg: MythsConfig, memo) -> dict:
     """An MLP on Fashion-MNIST: an ε sweep to 0.95, ε = 0 vs 0.1 prediction churn, and both conventions."""
     grid = run_grid(cfg)
@@ -279,3 +278,9 @@ def claims(data_: dict, config: dict) -> list[dict]:
     out[0].update(churn=churn_eps, churn_seed=churn_seed,
                   against_seed=churn_against_seed(churn_eps, churn_seed))
     return out
+
+
+EXPERIMENT = declare(
+    "myths", version=1, presets=PRESETS, run=myths,
+    page="chapters/practice/myths",
+    claims=claims, sections=SECTIONS)

@@ -17,7 +17,7 @@ import torch
 
 from lsutils import data, selective, stats, train
 from lsutils.experiments.accuracy_clustering import Network, _mean, _network
-from lsutils.results import experiment
+from lsutils.results import declare
 
 __all__ = ["SelectiveConfig", "Gates", "selective_classification", "claims", "COVERAGES"]
 
@@ -104,7 +104,6 @@ PRESETS = {
 }
 
 
-@experiment("selective", version=1, presets=PRESETS)
 def selective_classification(cfg: SelectiveConfig, memo) -> dict:
     """Risk–coverage under MSP and normalised logits, with and without smoothing (Xia et al. 2025)."""
     shared = {k: getattr(cfg, k) for k in ("network", "dataset", "train_size", "val_size", "test_size",
@@ -221,3 +220,10 @@ def logit_rows(data_: dict, config: dict) -> list[list[str]]:
 
 
 LOGIT_HEADER = ("α", "max logit, right", "max logit, wrong", "ratio", "MSP, right", "MSP, wrong")
+
+
+EXPERIMENT = declare(
+    "selective", version=1, presets=PRESETS, run=selective_classification,
+    page="chapters/after/selective",
+    claims=claims, sections=SECTIONS,
+    headlines={"xia_aurc": "Smoothing makes confidence worse at putting mistakes last"})

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from lsutils import data, losses, models, theory, train
-from lsutils.results import experiment
+from lsutils.results import declare
 from lsutils.targets import check_convention, check_eps, check_labels, check_num_classes, target_values
 
 __all__ = [
@@ -304,8 +304,12 @@ PRESETS = {
 }
 
 
-@experiment("theory_gap", version=1, presets=PRESETS)
 def theory_gap(cfg: TheoryGapConfig, memo) -> dict:
     """Softmax regression on Fashion-MNIST, full-batch L-BFGS, several ε: per-example logit gaps vs the bound."""
     runs = memo.many([(f"eps={eps}", partial(_one_eps, cfg, eps), None) for eps in cfg.eps_values])
     return {"runs": runs}
+
+
+EXPERIMENT = declare(
+    "theory_gap", version=1, presets=PRESETS, run=theory_gap,
+    page="chapters/theory/optimum")

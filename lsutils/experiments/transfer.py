@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from lsutils import data, geometry, models, stats, train
 from lsutils.experiments.accuracy_clustering import Network, _mean
-from lsutils.results import experiment
+from lsutils.results import declare
 
 __all__ = ["TransferConfig", "Gates", "departure", "transfer", "claims", "linear_probe", "knn_probe", "digits_28"]
 
@@ -103,7 +103,7 @@ def digits_28(seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     y = torch.tensor(d.target, dtype=torch.long)
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     parts = {"train": perm[:900], "val": perm[900:1200], "test": perm[1200:]}
-    return {k: (x[i], y[i]) for k, i in parts.items()}
+    return {k: data.hooked(k, x[i], y[i]) for k, i in parts.items()}
 
 
 def _features(model, x) -> np.ndarray:
@@ -153,7 +153,6 @@ PRESETS = {
 }
 
 
-@experiment("transfer", version=1, presets=PRESETS)
 def transfer(cfg: TransferConfig, memo) -> dict:
     """Class separation R² and frozen-feature transfer, with and without smoothing (Kornblith et al. 2021)."""
     shared = {k: v for k, v in cfg.__dict__.items() if k not in ("alphas", "seeds", "gates")}
@@ -245,3 +244,10 @@ def summary_rows(data_: dict, config: dict) -> list[list[str]]:
 
 SUMMARY_HEADER = ("α", "source test acc. (%)", "R²", "linear, other classes (%)", "k-NN, other classes (%)",
                   "linear, digits (%)")
+
+
+EXPERIMENT = declare(
+    "transfer", version=1, presets=PRESETS, run=transfer,
+    page="chapters/after/transfer",
+    claims=claims, sections=SECTIONS,
+    headlines={"kornblith_linear": "Smoothing leaves features that transfer worse to new classes"})
