@@ -53,11 +53,11 @@ DEFAULT_IMAGES_PER_S = 10_000.0
 largest network of the presets (ResNet-56 at batch 128, bf16, channels_last), so that estimates
 err long. An assumption, not a measurement: replace it with ``python -m lsutils bench`` figures."""
 
-CPU_LIMITS: dict = {"max_images": 64, "max_batch": 8}
-"""Dry-run limits on a CPU (what CI uses): every data split cut to 64 images and every step to 8,
-enough for every experiment's evaluation code to run (all ten classes appear). Measured on two
-shared cores: all ``gpu`` presets in 2.5–5 minutes, ``distillation`` (170 training calls, 30 of them
-ResNet-56) the largest part; at 1024 images and the presets' own batch of 128, about 20 minutes."""
+CPU_LIMITS: dict = {"max_images": 32, "max_batch": 8}
+"""Dry-run limits on a CPU (what CI uses): every data split cut to 32 images and every step to 8,
+enough for every experiment's evaluation code to run (all ten classes of Fashion-MNIST appear in
+the first 24 images of each split). Measured on two cores, one worker each: all ``gpu`` presets
+in about 3 minutes, ``distillation`` (230 runs) the largest part."""
 
 CUDA_LIMITS: dict = {"max_images": 1024, "max_batch": None}
 """Dry-run limits on a GPU: the presets' own batch size (so the memory of a real step is tried)."""

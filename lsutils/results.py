@@ -1,4 +1,4 @@
-"""The results store: experiments are registered functions of a frozen config.
+"""The results store: experiments are declared functions of a frozen config.
 
 ``run(name, preset)`` returns the cached result or computes and stores it. On disk, under
 ``results/<name>/``: ``<preset>.json`` (config, data, provenance, checksums) and, when the

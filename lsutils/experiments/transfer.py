@@ -83,12 +83,18 @@ def linear_probe(train_xy, val_xy, test_xy, c_grid=C_GRID, seed: int = 0) -> dic
 
 
 def knn_probe(train_xy, val_xy, test_xy, k_grid=K_GRID) -> dict:
-    """k-nearest neighbours under cosine distance (scikit-learn); k chosen on ``val_xy``."""
+    """k-nearest neighbours under cosine distance (scikit-learn); k chosen on ``val_xy`` among the
+    values of ``k_grid`` that do not exceed the training examples (all of them but in a dry run's
+    cut splits)."""
     from sklearn.neighbors import KNeighborsClassifier
 
-    fits = {k: KNeighborsClassifier(n_neighbors=k, metric="cosine").fit(*train_xy) for k in k_grid}
+    grid = [k for k in k_grid if k <= len(train_xy[1])]
+    if not grid:
+        raise ValueError(f"train_xy must hold at least {min(k_grid)} examples for k_grid {k_grid}, "
+                         f"got {len(train_xy[1])}")
+    fits = {k: KNeighborsClassifier(n_neighbors=k, metric="cosine").fit(*train_xy) for k in grid}
     val = {k: float(m.score(*val_xy)) for k, m in fits.items()}
-    best = max(k_grid, key=lambda k: (val[k], -k))
+    best = max(grid, key=lambda k: (val[k], -k))
     return {"k": best, "val": val[best], "test": float(fits[best].score(*test_xy))}
 
 
