@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 NOTEBOOKS := intro.ipynb chapters
 # Two workers: unit tests spread one by one; a notebook's cells stay together on one worker.
-PARALLEL := -n 2 --dist load
+PARALLEL := -n 2 --dist worksteal
 NB_PARALLEL := -n 2 --dist loadfile
 # The second nbval pass: one thread and another float32 matmul precision in every kernel, so
 # an output that depends on the machine's threads or arithmetic fails here, not on a reader's laptop.

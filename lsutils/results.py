@@ -47,6 +47,8 @@ import numpy as np
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
+from lsutils import fingerprint
+
 PRESETS = ("smoke", "cpu", "gpu")
 BOOK_PRESETS = ("gpu", "cpu")  # what a chapter may show, best first; smoke is for tests only
 FORMAT = 1
@@ -453,6 +455,23 @@ def _check_current(record: dict, exp: Experiment, preset: str, path: Path) -> No
     if record.get("config") != _config_dict(exp, preset):
         raise StaleResultError(f"{path} was produced with another config than preset {preset!r} "
                                f"has now; rerun `python -m lsutils run {exp.name} --preset {preset} --recompute`")
+    changed = _code_changed(record, exp)
+    if changed:
+        raise StaleResultError(f"{path} was computed by other code than there is now (changed: "
+                               f"{', '.join(changed)}); rerun `python -m lsutils run {exp.name} --preset {preset}`")
+
+
+def code_of(exp: Experiment) -> dict[str, str]:
+    """The fingerprint of the code ``exp`` depends on (``lsutils.fingerprint``): stored with each
+    result and run, and compared when they are read."""
+    return fingerprint.code_fingerprint(exp.fn.__module__)
+
+
+def _code_changed(record: dict, exp: Experiment) -> list[str]:
+    """The modules whose code changed since ``record`` was computed; none for a record made before
+    the store kept fingerprints (it carries no ``code``)."""
+    stored = record.get("code")
+    return [] if stored is None else fingerprint.changed_modules(stored, code_of(exp))
 
 
 def _marker_path(name: str, preset: str) -> Path:
@@ -551,6 +570,9 @@ def _reusable(record: dict, exp: Experiment, preset: str, key: str, wanted: dict
         return _SUPERSEDED
     if record["version"] != exp.version or record["config"] != wanted:
         return "is from another version/config"
+    changed = _code_changed(record, exp)
+    if changed:
+        return f"was computed by other code (changed: {', '.join(changed)})"
     return None
 
 
@@ -593,7 +615,7 @@ def _memo_for(exp: Experiment, preset: str, config: dict, run_times: list[float]
         run_times.append(wall)
         record = {"format": FORMAT, "experiment": exp.name, "version": exp.version,
                   "preset": preset, "key": key, "config": wanted, "data": data,
-                  "provenance": provenance(wall, commit)}
+                  "provenance": provenance(wall, commit), "code": code_of(exp)}
         if generation is not None:
             record["generation"] = generation
         _write_record(runs / f"{key}.json", record, {})
@@ -813,7 +835,7 @@ def run(name: str, preset: str, recompute: bool = False, jobs: int = 1) -> Resul
         if jobs > 1:
             prov["jobs"] = jobs
         record = {"format": FORMAT, "experiment": name, "version": exp.version, "preset": preset,
-                  "config": config, "data": data, "provenance": prov}
+                  "config": config, "data": data, "provenance": prov, "code": code_of(exp)}
         if not arrays:
             path.with_suffix(".npz").unlink(missing_ok=True)
         _write_record(path, record, arrays)

@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from lsutils import (data, distill, geometry, info, losses, metrics, models, multilabel,
+from lsutils import (data, distill, fingerprint, geometry, info, losses, metrics, models, multilabel,
                      plan, plot, report, selective, simplex, stats, targets, tasks, theory, torch_reference,
                      train, ufm, verdicts)
 
 MODULES = [targets, losses, theory, metrics, geometry, info, simplex, distill, tasks, multilabel,
-           stats, report, data, train, models, plan, torch_reference, plot, verdicts, selective, ufm]
+           stats, report, data, train, models, plan, torch_reference, plot, verdicts, selective, ufm,
+           fingerprint]
 NAN, INF = float("nan"), float("inf")
 
 Z = torch.randn(4, 3)                       # logits, K = 3
@@ -232,6 +233,10 @@ CASES = [
     (data.prepare, lambda: data.prepare("svhn"), "name"),
     (data.load_split, lambda: data.load_split("fashion_mnist", "holdout"), "split"),
     (data.split_indices, lambda: data.split_indices(10, 11), "val_size"),
+    (fingerprint.source_hash, lambda: fingerprint.source_hash(b"x = 1"), "source"),
+    (fingerprint.code_fingerprint, lambda: fingerprint.code_fingerprint(""), "module"),
+    (fingerprint.changed_modules, lambda: fingerprint.changed_modules(None, {}), "stored"),
+    (fingerprint.module_source, lambda: fingerprint.module_source("lsutils.no_such_module"), "module"),
     (data.hooked, lambda: data.hooked("holdout", torch.zeros(2, 1, 2, 2), torch.zeros(2)), "split"),
     (data.hooked, lambda: data.hooked("test", torch.zeros(2, 1, 2, 2), torch.zeros(3)), "labels"),
     (data.data_root, lambda: data.data_root(3), "root"),

@@ -54,16 +54,8 @@ IDS = [p.relative_to(HTML).as_posix() for p in PAGES]
 # Chapters that other work is rebuilding at the time of writing: their tables get captions and
 # their printed numbers the book's style with that work. Listed here so that the checks report
 # them (xfail) rather than hide them; a page that passes shows as XPASS and its line can go.
-PENDING = {
-    "intro.html": "the front page's verdict table is being redesigned (lsutils.verdicts)",
-    "chapters/reproduction/distillation.html": "the distillation chapter is being redesigned",
-    "chapters/reproduction/distillation_mnist.html": "the distillation chapter is being redesigned",
-    "chapters/practice/label_noise.html": "the label-noise chapter is being redesigned",
-    "chapters/practice/myths.html": "the myths chapter is being redesigned",
-}
-PENDING_NUMBERS = {   # program output printed by the chapter's own code ("eps = +0.0")
-    "chapters/practice/label_noise.html": PENDING["chapters/practice/label_noise.html"],
-}
+PENDING: dict[str, str] = {}           # page: why its tables may still lack captions
+PENDING_NUMBERS: dict[str, str] = {}   # page: why its own program output may break the style
 NUMBERED = re.compile(r"^Table\s+\d+(\.\d+)*$")
 
 
