@@ -79,7 +79,7 @@ def _hash(source: str) -> str:
 
 def code_fingerprint(module: str) -> dict[str, str]:
     """``{module: source_hash}`` for ``module`` and every ``lsutils`` module it reaches through
-    imports, but for :data:`NOT_COUNTED`; sorted by name. A module without a source file (a
+    imports, but for ``NOT_COUNTED``; sorted by name. A module without a source file (a
     ``python -c`` script's ``__main__``) counts for nothing."""
     if not isinstance(module, str) or not module:
         raise ValueError(f"module must be a module name, got {module!r}")
