@@ -313,13 +313,13 @@ def plan_experiment(name: str, preset: str, steps: int = 2, max_images: int = 10
     from lsutils import results
 
     exp = results.get(name)
-    results._check_preset(preset)
+    results.check_preset(preset)
     with temporary_results(), dry_run(steps, max_images, max_batch) as ledger:
         t0 = time.perf_counter()
         results.run(name, preset)
         wall = time.perf_counter() - t0
         stored = len(list((results.results_dir() / name / f"{preset}.runs").glob("*.json")))
-    return {"version": exp.version, "config": results._config_dict(exp, preset), "stored_runs": stored,
+    return {"version": exp.version, "config": results.config_dict(exp, preset), "stored_runs": stored,
             "groups": summarize(ledger), "dry_run_s": round(wall, 2)}
 
 

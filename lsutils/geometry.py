@@ -342,8 +342,11 @@ def nc1(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float
     (e.g. a validation split) the mean of class means keeps Σ_B the covariance of K equally
     weighted points, centred so that rank Σ_B ≤ K − 1 (the simplex geometry NC compares with),
     whereas the example mean would add a spurious rank-one term towards the frequent classes.
-    Σ_B⁺ is ``torch.linalg.pinv(Σ_B, rtol=NC1_RTOL, hermitian=True)``: Σ_B is symmetric PSD, so
-    the eigendecomposition route is exact and cheaper than an SVD; see NC1_RTOL for the cut-off.
+    Σ_B⁺ is the pseudo-inverse with eigenvalues below ``NC1_RTOL`` × the largest cut off. It is
+    never formed: with the SVD of the K × d matrix M of centred class means, M = U S Vᵀ, Σ_B =
+    V (S²/K) Vᵀ, so NC1 = Σ_i ‖W v_i‖² / (N s_i²) over the kept singular pairs, W the N × d
+    within-class deviations — O(N d K) instead of the O(N d² + d³) of Σ_W and ``pinv`` (at d =
+    1024 and N = 5 000, about 100× less work; the tests compare both routes).
 
     The raw penultimate features are used (no 1 appended: a constant coordinate changes neither
     Σ_W nor Σ_B). NC1 is invariant to translations, rotations and scalings of the features; it
@@ -351,12 +354,12 @@ def nc1(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float
     from ``labels`` or if all class means coincide (Σ_B = 0, NC1 undefined).
     """
     h, labels, mu = _class_stats(features, labels, num_classes)
-    k = mu.shape[0]
     between = _centred_means(mu, "NC1")
     within = h - mu[labels]
-    sigma_w = within.T @ within / h.shape[0]
-    sigma_b = between.T @ between / k
-    return float(torch.trace(sigma_w @ torch.linalg.pinv(sigma_b, rtol=NC1_RTOL, hermitian=True)) / k)
+    _, s, vh = torch.linalg.svd(between, full_matrices=False)
+    keep = s ** 2 > NC1_RTOL * s[0] ** 2
+    spread = (within @ vh[keep].T).pow(2).sum(0)       # ‖W v_i‖² for each kept direction
+    return float((spread / s[keep] ** 2).sum() / h.shape[0])
 
 
 def nc2(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, float]:

@@ -165,6 +165,15 @@ def resnet(depth: int, in_channels: int = 3, num_classes: int = 10, width: int =
     return ResNet(depth, in_channels, num_classes, width)
 
 
+def classifier_weights(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """The final layer's weight ``W`` (K × d: the paper's templates, one row per class) and bias
+    ``b`` of ``model``, detached, on the CPU, in float64."""
+    layer = getattr(model, "classifier", None)
+    if not isinstance(layer, nn.Linear):
+        raise ValueError(f"model must have a linear classifier, got {type(model).__name__}")
+    return layer.weight.detach().cpu().double(), layer.bias.detach().cpu().double()
+
+
 def build(arch: str, image_shape: tuple[int, int, int], num_classes: int, **kwargs) -> nn.Module:
     """A model by name — "mlp", "alexnet", "resnet<depth>" (e.g. "resnet20") — for (C, H, W) images."""
     c, h, w = image_shape

@@ -217,7 +217,8 @@ def get(name: str) -> Experiment:
     return REGISTRY[name]
 
 
-def _check_preset(preset: str) -> None:
+def check_preset(preset: str) -> None:
+    """``ValueError`` unless ``preset`` is one of :data:`PRESETS`."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
 
@@ -443,7 +444,9 @@ def provenance(wall_time_s: float, commit: str | None = None) -> dict:
 
 # ---------------------------------------------------------------- the API
 
-def _config_dict(exp: Experiment, preset: str) -> dict:
+def config_dict(exp: Experiment, preset: str) -> dict:
+    """The config of ``exp`` at ``preset`` as it is stored (plain JSON types): what a stored
+    result must carry to be current."""
     return _jsonable(exp.presets[preset])
 
 
@@ -452,7 +455,7 @@ def _check_current(record: dict, exp: Experiment, preset: str, path: Path) -> No
         raise StaleResultError(f"{path} was produced by version {record.get('version')} of "
                                f"{exp.name!r}, the code is version {exp.version}; rerun "
                                f"`python -m lsutils run {exp.name} --preset {preset}`")
-    if record.get("config") != _config_dict(exp, preset):
+    if record.get("config") != config_dict(exp, preset):
         raise StaleResultError(f"{path} was produced with another config than preset {preset!r} "
                                f"has now; rerun `python -m lsutils run {exp.name} --preset {preset} --recompute`")
     changed = _code_changed(record, exp)
@@ -536,7 +539,7 @@ def load(name: str, preset: str) -> Result:
     """The stored result; raises ``ResultError`` (missing, corrupt, stale or being
     recomputed), never computes."""
     exp, path = get(name), result_path(name, preset)
-    _check_preset(preset)
+    check_preset(preset)
     if _marker_path(name, preset).exists():
         raise ResultError(f"{name!r} preset {preset!r} is being recomputed (or a --recompute was "
                           f"interrupted); finish it with `python -m lsutils run {name} --preset {preset}`")
@@ -802,7 +805,7 @@ def run(name: str, preset: str, recompute: bool = False, jobs: int = 1) -> Resul
     resumed by the next ``run`` (with or without ``recompute``), reusing the runs it finished.
     """
     exp = get(name)
-    _check_preset(preset)
+    check_preset(preset)
     _check_jobs(jobs)
     path = result_path(name, preset)
     if not recompute:
@@ -821,7 +824,7 @@ def run(name: str, preset: str, recompute: bool = False, jobs: int = 1) -> Resul
                 return load(name, preset)
             except ResultError as exc:
                 warnings.warn(f"{exc}; recomputing")
-        config, commit = _config_dict(exp, preset), git_commit()
+        config, commit = config_dict(exp, preset), git_commit()
         t0, run_times, used = time.perf_counter(), [], set()
         out = exp.fn(exp.presets[preset], _memo_for(exp, preset, config, run_times, generation, used,
                                                     commit, jobs))

@@ -31,6 +31,7 @@ from statistics import NormalDist
 
 __all__ = [
     "VERDICTS",
+    "mean_or_nan",
     "t_quantile",
     "paired_difference",
     "min_detectable",
@@ -47,6 +48,15 @@ __all__ = [
     "holm",
     "holm_family",
 ]
+
+
+def mean_or_nan(values) -> float:
+    """The mean of ``values`` (``math.fsum``: exactly rounded), NaN when there are none: a
+    summary over seeds that no run reached stays visibly undefined instead of raising."""
+    values = list(values)
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"values must be real numbers, got {values!r}")
+    return math.fsum(values) / len(values) if values else math.nan
 
 # "refuted" is kept for a setup faithful to the paper under a met premise; in a regime that cannot
 # show the paper's mechanism (fewer classes, another network or augmentation) the same interval

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import json
 import re
-from pathlib import Path
 
 from lsutils import experiments, results
 

@@ -13,9 +13,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
-import pytest
-
-
 @pytest.fixture
 def results_tmp(tmp_path, monkeypatch):
     """A private results directory, so tests never touch the committed results/."""

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from lsutils import (data, distill, fingerprint, geometry, info, losses, metrics, models, multilabel,
+from lsutils import (data, distill, fingerprint, geometry, recipes, info, losses, metrics, models, multilabel,
                      plan, plot, report, selective, simplex, stats, targets, tasks, theory, torch_reference,
                      train, ufm, verdicts)
 
 MODULES = [targets, losses, theory, metrics, geometry, info, simplex, distill, tasks, multilabel,
            stats, report, data, train, models, plan, torch_reference, plot, verdicts, selective, ufm,
-           fingerprint]
+           fingerprint, recipes]
 NAN, INF = float("nan"), float("inf")
 
 Z = torch.randn(4, 3)                       # logits, K = 3
@@ -233,6 +233,13 @@ CASES = [
     (data.prepare, lambda: data.prepare("svhn"), "name"),
     (data.load_split, lambda: data.load_split("fashion_mnist", "holdout"), "split"),
     (data.split_indices, lambda: data.split_indices(10, 11), "val_size"),
+    (models.classifier_weights, lambda: models.classifier_weights(torch.nn.Identity()), "model"),
+    (recipes.build_network, lambda: recipes.build_network("mlp", data.DATASETS["fashion_mnist"]), "spec"),
+    (recipes.cosine, lambda: recipes.cosine(0, 0.1), "epochs"),
+    (recipes.cosine, lambda: recipes.cosine(10, -0.1), "lr"),
+    (recipes.paper_resnet, lambda: recipes.paper_resnet(-1), "epochs"),
+    (recipes.paper_alexnet, lambda: recipes.paper_alexnet(0), "epochs"),
+    (stats.mean_or_nan, lambda: stats.mean_or_nan(["a"]), "values"),
     (fingerprint.source_hash, lambda: fingerprint.source_hash(b"x = 1"), "source"),
     (fingerprint.code_fingerprint, lambda: fingerprint.code_fingerprint(""), "module"),
     (fingerprint.changed_modules, lambda: fingerprint.changed_modules(None, {}), "stored"),
@@ -278,7 +285,7 @@ CASES = [
 ]
 
 # Public callables without a bad input to give: no arguments, or exception classes.
-EXEMPT = {data.clear_cache, data.splits_cut, train.default_device, data.DataNotFoundError, data.DataIntegrityError,
+EXEMPT = {data.clear_cache, recipes.Network, data.splits_cut, train.default_device, data.DataNotFoundError, data.DataIntegrityError,
           train.DivergedError,   # an exception class: raised by train, not called with bad input
           data.DatasetInfo, train.History, metrics.Reliability,
           plot.styled,            # a decorator: any callable is a valid argument

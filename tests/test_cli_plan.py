@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lsutils import results
+from lsutils import experiments, results  # noqa: F401  (declares the book's experiments)
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE_FLOPS = 2 * (784 * 32 + 32 * 10)   # first_experiment smoke: MLP 784-32-10

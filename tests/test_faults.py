@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from lsutils import __main__ as cli
-from lsutils import results
+from lsutils import experiments, results  # noqa: F401  (declares the book's experiments)
 from lsutils.results import CorruptResultError, ResultError
 
 REPO = results.REPO

@@ -9,6 +9,7 @@ import torch
 
 from lsutils import geometry
 from lsutils.geometry import (
+    NC1_RTOL,
     augment_features,
     augment_templates,
     class_mean_distances,
@@ -163,6 +164,18 @@ def test_nc1_matches_numpy_loop(seed, n, d, k):
     h, y = _features(seed, n=n, d=d, k=k)
     y = y[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
     assert nc1(h, y, k) == pytest.approx(_nc1_numpy(h.numpy(), y.numpy(), k), rel=1e-10)
+
+
+@pytest.mark.parametrize("n,d,k", [(300, 64, 10), (50, 3, 6), (80, 20, 2)])
+def test_nc1_matches_the_pseudo_inverse_of_the_between_class_covariance(n, d, k):
+    """The SVD route against Σ_W and torch.linalg.pinv(Σ_B) formed in full (d < K − 1 included,
+    where Σ_B has rank d)."""
+    h, y = _features(n + d + k, n=n, d=d, k=k)
+    mu = torch.stack([h[y == c].mean(0) for c in range(k)])
+    between, within = mu - mu.mean(0), h - mu[y]
+    sigma_w, sigma_b = within.T @ within / n, between.T @ between / k
+    pinv = torch.linalg.pinv(sigma_b, rtol=NC1_RTOL, hermitian=True)
+    assert nc1(h, y, k) == pytest.approx(float(torch.trace(sigma_w @ pinv)) / k, rel=1e-9)
 
 
 def test_nc1_unbalanced_classes_matches_numpy_loop():

@@ -12,7 +12,7 @@ import torch
 
 from lsutils import train
 from lsutils.experiments import information
-from lsutils.experiments.accuracy_clustering import Network
+from lsutils.recipes import Network
 
 
 class Pixels(torch.nn.Module):

@@ -74,6 +74,15 @@ MAX_MEMBERS = 20_000
 CHUNK = 1024 * 1024               # bytes read at a time
 
 
+def _store():
+    """``lsutils.results``, with the book's experiments declared (importing the catalogue
+    ``lsutils.experiments`` declares them; the store itself knows none)."""
+    import lsutils.experiments  # noqa: F401
+    from lsutils import results
+
+    return results
+
+
 def gpu_order() -> list[str]:
     """The experiments this runner computes, in the order it starts them: the reproductions of
     Müller et al., then the later papers' (each part in book order); derived from the declarations."""
@@ -265,7 +274,7 @@ def _check_record(path: Path, what: str, name: str, label: str, key: str | None 
     """The record in the staged file ``path`` (``what``: its name in the archive), checked as the
     results store checks what it reads: JSON without NaN, the fields of a record, format, checksum;
     then that it is a gpu record of ``name`` and, for a run file, of run ``key``."""
-    from lsutils import experiments, results  # noqa: F401  (importing the catalogue declares the experiments)
+    results = _store()
 
     def bad(reason: str) -> ValueError:
         return ValueError(f"{label}: {what} {reason}; nothing unpacked")
@@ -339,7 +348,7 @@ def _verify(path: Path, name: str, stage: Path) -> bool:
     that the store loads (version and config those of the registered experiment, the npz present,
     matching its checksum, readable with ``allow_pickle=False``), its npz only if it names one.
     Returns whether the archive holds a complete result (a summary). ValueError naming the archive."""
-    from lsutils import experiments, results  # noqa: F401  (importing the catalogue declares the experiments)
+    results = _store()
 
     label, folder = path.name, stage / name
     runs = sorted((folder / f"{PRESET}.runs").glob("*.json"))
@@ -483,7 +492,7 @@ def unpack(folder: str | os.PathLike, results_root: str | os.PathLike | None = N
     failure part-way puts everything back. A bad, truncated or oversized archive raises ValueError
     naming it, a failed write OSError; either way ``results_root`` is left as it was. Dry-run
     archives are refused for the repository's own ``results/``. Returns the experiment names unpacked."""
-    from lsutils import experiments, results  # noqa: F401  (importing the catalogue declares the experiments)
+    results = _store()
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -534,7 +543,7 @@ def _stored_runs(results_root: Path, name: str) -> int:
 
 def _remaining(name: str, plan: dict, seconds: float, results_root: Path) -> float:
     """Estimated seconds still to go: the whole estimate less the share of runs already stored."""
-    from lsutils import experiments, results  # noqa: F401  (importing the catalogue declares the experiments)
+    results = _store()
 
     if results.inspect(name, PRESET)[0] == "ok":
         return 0.0
@@ -545,7 +554,9 @@ def _remaining(name: str, plan: dict, seconds: float, results_root: Path) -> flo
 def _load_plan(path: Path | None, names: list[str], log: Log) -> dict:
     """Plans of ``names``: from ``path`` where current (same experiment version and config),
     else from a dry run on this device."""
-    from lsutils import dryrun, experiments, results  # noqa: F401  (the catalogue declares the experiments)
+    from lsutils import dryrun
+
+    results = _store()
 
     stored = {}
     if path is not None and path.is_file():
@@ -556,7 +567,7 @@ def _load_plan(path: Path | None, names: list[str], log: Log) -> dict:
     plans = {}
     for name in names:
         exp, entry = results.get(name), stored.get(name)
-        if entry and entry.get("version") == exp.version and entry.get("config") == results._config_dict(exp, PRESET):
+        if entry and entry.get("version") == exp.version and entry.get("config") == results.config_dict(exp, PRESET):
             plans[name] = entry
             continue
         why = "not in the plan file" if not entry else "stale in the plan file"
@@ -597,7 +608,7 @@ def use_carried_data(folder: Path) -> None:
 def hard_exit(code: int, *folders: Path) -> None:
     """End the process now, from any thread (what is stored is complete: every write is atomic),
     after removing a dry run's temporary results directories among ``folders`` and the current one."""
-    from lsutils import experiments, results  # noqa: F401  (importing the catalogue declares the experiments)
+    results = _store()
 
     for folder in {results.results_dir(), *folders}:
         if folder.name.startswith("lsbook-dryrun-"):
@@ -658,7 +669,9 @@ def run(args: argparse.Namespace) -> int:
     log = Log(out / "log.txt")
     import torch
 
-    from lsutils import data, dryrun, experiments, results
+    from lsutils import data, dryrun
+
+    results = _store()
 
     names = list(dict.fromkeys(args.only or gpu_order()))
     unknown = [n for n in names if n not in results.REGISTRY]
@@ -753,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
         args = p.parse_args(argv[1:])
         if args.results:
             os.environ["LSBOOK_RESULTS"] = args.results
-        from lsutils import experiments, results  # noqa: F401  (importing the catalogue declares the experiments)
+        results = _store()
 
         try:
             names = unpack(args.folder, None, args.dry_run)

@@ -8,33 +8,21 @@ into one verdict per claim, gated by the premise (the networks fit their trainin
 from __future__ import annotations
 
 from functools import partial
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from lsutils import data, geometry, models, stats, train
 from lsutils.experiments.theory_gap import per_example_gaps
+from lsutils.recipes import Network, build_network, cosine, paper_alexnet, paper_resnet
 from lsutils.results import declare
+from lsutils.stats import mean_or_nan
 
 # Figure 1 rows: (a) three dissimilar classes; (b) two similar classes and a dissimilar one
 # (the paper's poodle row): Trouser, Sandal, Bag and Pullover, Coat, Sneaker.
 TRIPLETS = {"dissimilar": (1, 5, 8), "similar": (2, 4, 7)}
 # Fashion-MNIST's upper-body garments, which people and networks confuse with each other.
 SIMILAR_CLASSES = (0, 2, 4, 6)   # T-shirt/top, Pullover, Coat, Shirt
-
-
-@dataclass(frozen=True)
-class Network:
-    arch: str                 # models.build name: "alexnet", "resnet8", "resnet56", "mlp" (two hidden layers)
-    width: int                # channels; for "mlp" the width of each hidden layer
-    train: train.TrainConfig  # eps and seed are filled in per run
-    # The paper's network this one stands in for ("resnet" or "alexnet"); "": the same family as arch.
-    paper: str = field(default="", metadata={"omit_if_default": True})
-
-    @property
-    def family(self) -> str:
-        return self.paper or ("resnet" if self.arch.startswith("resnet") else "alexnet")
 
 
 @dataclass(frozen=True)
@@ -61,13 +49,6 @@ class AccuracyClusteringConfig:
     gates: Gates = Gates()
 
 
-def _network(spec: Network, info: data.DatasetInfo) -> torch.nn.Module:
-    shape = (info.channels, *info.image_size)
-    if spec.arch == "mlp":
-        return models.build("mlp", shape, info.num_classes, hidden=(spec.width, spec.width))
-    return models.build(spec.arch, shape, info.num_classes, width=spec.width)
-
-
 def _first_per_class(labels: torch.Tensor, classes, n: int) -> torch.Tensor:
     return torch.cat([torch.nonzero(labels == c).flatten()[:n] for c in classes])
 
@@ -78,12 +59,8 @@ def logit_gaps(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
     return {"gap_mean_other": gap_mean.mean().item(), "gap_max_other": gap_max.mean().item()}
 
 
-def _layer(model) -> tuple[torch.Tensor, torch.Tensor]:
-    return model.classifier.weight.detach().cpu().double(), model.classifier.bias.detach().cpu().double()
-
-
 def _projections(model, splits, triplet, per_class) -> dict:
-    w, b = _layer(model)
+    w, b = models.classifier_weights(model)
     origin, basis = geometry.template_plane(w, b, triplet)
     out = {"templates": geometry.project_templates(w, b, triplet, origin, basis).tolist()}
     for split, (x, y) in splits.items():
@@ -102,7 +79,7 @@ def confusion(predicted: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Te
 def _measure(model, x, y, k: int, geometry_too: bool, nc1_too: bool = False) -> dict:
     """Accuracy, NLL, confidence and logit gaps; with ``nc1_too`` also NC1; with ``geometry_too``
     NC1–NC4, the distances to the templates, the class-mean distances and the confusion matrix."""
-    w, b = _layer(model)
+    w, b = models.classifier_weights(model)
     feats = train.extract_features(model, x).double()
     logits = feats @ w.T + b          # the classifier applied to exactly the features measured
     out = {"accuracy": (logits.argmax(1) == y).double().mean().item(),
@@ -137,7 +114,7 @@ def _one_run(cfg: AccuracyClusteringConfig, spec: Network, eps: float, seed: int
     val = data.load_split(cfg.dataset, "val", limit=cfg.holdout_size)
     test = data.load_split(cfg.dataset, "test", limit=cfg.holdout_size)
     torch.manual_seed(seed)
-    model = _network(spec, info)
+    model = build_network(spec, info)
     per_epoch = train.steps_per_epoch(len(xtr), spec.train.batch_size)
     total = train.total_steps(len(xtr), spec.train.epochs, spec.train.batch_size)
     tcfg = train.TrainConfig(**{**spec.train.__dict__, "eps": eps, "seed": seed,
@@ -170,42 +147,23 @@ def _cifar_status() -> dict:
     return status
 
 
-# The paper's ResNet-56 recipe (CIFAR): Nesterov 0.9, lr 0.1 ÷10 at 50 % and 75 %, wd 1e-4, clip 1.0,
-# crop + flip, batch 128, ~205 epochs.
-def _resnet_recipe(epochs: float) -> train.TrainConfig:
-    return train.TrainConfig(epochs=epochs, batch_size=128, lr=0.1, weight_decay=1e-4, schedule="step",
-                             milestones=(0.5, 0.75), grad_clip=1.0, crop_padding=2, flip=True)
-
-
-# The paper's AlexNet recipe: lr 0.1 ÷10 at 1/3 and 2/3, wd 0.04 on the two hidden dense layers, 390k
-# steps. At fewer steps that decay is too strong; 0.004 (the TF CIFAR model's) and lr 0.05 are used.
-def _alexnet_recipe(epochs: float) -> train.TrainConfig:
-    return train.TrainConfig(epochs=epochs, batch_size=128, lr=0.05, weight_decay=4e-3,
-                             weight_decay_scope="hidden_dense", schedule="step", milestones=(1 / 3, 2 / 3),
-                             crop_padding=2, flip=True)
-
-
 # The CPU recipe: the terminal phase within minutes per run (measured: ResNet-8 at width 8 fits 5 000
 # images in 40 epochs, NC1 ≈ 0.5 → 0.3): no augmentation, cosine schedule, wd 5e-4, no clipping.
 # The small AlexNet is elementwise-bound at 28 × 28 on a CPU (local response norm, full-size maps):
 # ≈ 110 s per run here, 10 runs over the chapter's budget; the cpu preset puts a fully connected
 # network (784-512-512) in its place, ≈ 10 s per run, and says so. The gpu preset keeps AlexNet.
-def _cpu_recipe(epochs: float, lr: float) -> train.TrainConfig:
-    return train.TrainConfig(epochs=epochs, batch_size=128, lr=lr, weight_decay=5e-4, schedule="cosine")
-
-
 PRESETS = {
     "smoke": AccuracyClusteringConfig(
-        networks=(Network("resnet8", 4, _cpu_recipe(1, 0.1)),
-                  Network("mlp", 32, _cpu_recipe(1, 0.05), paper="alexnet")),
+        networks=(Network("resnet8", 4, cosine(1, 0.1)),
+                  Network("mlp", 32, cosine(1, 0.05), paper="alexnet")),
         seeds=(0, 1), train_size=512, eval_size=256, holdout_size=512, per_class=10, curve_size=128,
         curve_points=2),
     "cpu": AccuracyClusteringConfig(
-        networks=(Network("resnet8", 8, _cpu_recipe(40, 0.1)),
-                  Network("mlp", 512, _cpu_recipe(40, 0.05), paper="alexnet")),
+        networks=(Network("resnet8", 8, cosine(40, 0.1)),
+                  Network("mlp", 512, cosine(40, 0.05), paper="alexnet")),
         train_size=5_000, eval_size=5_000),
     "gpu": AccuracyClusteringConfig(
-        networks=(Network("resnet56", 16, _resnet_recipe(60)), Network("alexnet", 64, _alexnet_recipe(60))),
+        networks=(Network("resnet56", 16, paper_resnet(60)), Network("alexnet", 64, paper_alexnet(60))),
         curve_size=5_000),
 }
 
@@ -342,13 +300,9 @@ def claims(data_: dict, config: dict) -> list[dict]:
                            and r["curve"][-1]["nc1"] > gates.nc1_reached
                            for r in runs if r["arch"] == arch) if key == "guo_faster" else 0
             out.append({"key": key, "arch": arch, "censored": censored, "note": note, "source": source, "claim": statement, "kind": kind,
-                        "measure": measure, "hard": _mean(a), "smoothed": _mean(b), "diff": diff,
+                        "measure": measure, "hard": mean_or_nan(a), "smoothed": mean_or_nan(b), "diff": diff,
                         "verdict": verdict, "premise": prem, **rule})
     return stats.holm_family(out)
-
-
-def _mean(xs: list[float]) -> float:
-    return math.fsum(xs) / len(xs) if xs else math.nan
 
 
 # ----------------------------------------------------------------------------- what the chapter shows

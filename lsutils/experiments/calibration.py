@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from lsutils import data, metrics, models, stats, theory, train
+from lsutils.recipes import paper_resnet
 from lsutils.results import declare
 
 NLL_FLOOR = 1e-12   # unsmoothed probabilities can be exactly 0 on the true class; NLL clamps p_y here
@@ -179,17 +180,10 @@ def select(runs: list[dict], setting: str, seeds) -> dict:
 
 # ----------------------------------------------------------------------------- presets
 
-# The paper's ResNet-56 recipe (CIFAR): Nesterov 0.9, lr 0.1 ÷10 at 50 % and 75 % of training, weight
-# decay 1e-4, gradient clipping 1.0, random crop + flip, batch 128. Only the length changes per preset.
-def paper_recipe(epochs: float) -> train.TrainConfig:
-    return train.TrainConfig(epochs=epochs, batch_size=128, lr=0.1, weight_decay=1e-4, schedule="step",
-                             milestones=(0.5, 0.75), grad_clip=1.0, crop_padding=2, flip=True)
-
-
 # The small-data setting: the same recipe without augmentation, on a small training set, for many passes.
 # Augmentation is a regulariser that delays memorisation; this setting is there to memorise.
 def memorise_recipe(epochs: float) -> train.TrainConfig:
-    return train.TrainConfig(**{**paper_recipe(epochs).__dict__, "crop_padding": 0, "flip": False})
+    return paper_resnet(epochs, augment=False)
 
 
 # The full-data CPU setting: all 50 000 images, a fully connected network, no augmentation and no weight
@@ -220,7 +214,7 @@ PRESETS = {
     # The paper's ResNet-56 recipe at its length: 64k steps of 128 ≈ 164 epochs of 50 000 images;
     # small-data: 5 000 images for 200 epochs (≈ 7.8k steps).
     "gpu": CalibrationConfig(
-        settings=(Setting("full-data", "resnet56", 16, 0, paper_recipe(164), _WHY_FULL),
+        settings=(Setting("full-data", "resnet56", 16, 0, paper_resnet(164), _WHY_FULL),
                   Setting("small-data", "resnet56", 16, 5000, memorise_recipe(200), _WHY_SMALL)),
         eps_values=(0.0, 0.05, 0.1, 0.2), seeds=(0, 1, 2, 3, 4)),
 }

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lsutils import data, geometry, stats, train
-from lsutils.experiments.accuracy_clustering import Network, _layer, _mean, _network, logit_gaps
+from lsutils import data, geometry, models, stats, train
+from lsutils.experiments.accuracy_clustering import logit_gaps
+from lsutils.recipes import Network, build_network, cosine
+from lsutils.stats import mean_or_nan
 from lsutils.results import declare
 
 __all__ = ["CollapseConfig", "Gates", "collapse", "claims", "epochs_to", "censored_runs", "at_matched_nc1"]
@@ -42,7 +44,7 @@ class CollapseConfig:
 
 
 def _measure(model, x, y, k: int) -> dict:
-    w, b = _layer(model)
+    w, b = models.classifier_weights(model)
     h = train.extract_features(model, x, bf16=False).double()
     z = h @ w.T + b
     nc2, nc2w = geometry.nc2(h, y, k), geometry.nc2_templates(w)
@@ -60,22 +62,17 @@ def _run(cfg: CollapseConfig, alpha: float, seed: int) -> dict:
     tcfg = train.TrainConfig(**{**cfg.network.train.__dict__, "eps": alpha, "seed": seed,
                                 "eval_every": max(1, total // cfg.curve_points)})
     torch.manual_seed(seed)
-    model = _network(cfg.network, info)
+    model = build_network(cfg.network, info)
     model, hist = train.train(model, xtr, ytr, tcfg,
                               hooks={"m": lambda m: _measure(m, xtr, ytr, info.num_classes)})
     return {"alpha": alpha, "seed": seed, "arch": cfg.network.arch, "images_per_s": hist.images_per_s,
             "curve": [{"epoch": e["step"] / per_epoch, **e["m"]} for e in hist.evals]}
 
 
-def _cpu_recipe(epochs: float) -> train.TrainConfig:
-    return train.TrainConfig(epochs=epochs, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="cosine")
-
-
 PRESETS = {
-    "smoke": CollapseConfig(Network("resnet8", 4, _cpu_recipe(2)), seeds=(0, 1), train_size=256, curve_points=4),
-    "cpu": CollapseConfig(Network("resnet8", 8, _cpu_recipe(40)), train_size=3_000),
-    "gpu": CollapseConfig(Network("resnet56", 16, train.TrainConfig(
-        epochs=60, batch_size=128, lr=0.1, weight_decay=1e-4, schedule="cosine")), curve_points=60),
+    "smoke": CollapseConfig(Network("resnet8", 4, cosine(2, 0.1)), seeds=(0, 1), train_size=256, curve_points=4),
+    "cpu": CollapseConfig(Network("resnet8", 8, cosine(40, 0.1)), train_size=3_000),
+    "gpu": CollapseConfig(Network("resnet56", 16, cosine(60, 0.1, weight_decay=1e-4)), curve_points=60),
 }
 
 
@@ -147,7 +144,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
         a, b = [x[s] for s in seeds], [y[s] for s in seeds]
         diff, verdict = stats.judge_paired(a, b, prem["met"], "effect", -1)
         out.append({"key": key, "source": "Guo et al. (2025)", "claim": statement, "arch": config["network"]["arch"],
-                    "measure": measure, "hard": _mean(a), "smoothed": _mean(b), "diff": diff, "verdict": verdict,
+                    "measure": measure, "hard": mean_or_nan(a), "smoothed": mean_or_nan(b), "diff": diff, "verdict": verdict,
                     "premise": prem, "kind": "effect", "expected_sign": -1})
     return stats.holm_family(out)
 

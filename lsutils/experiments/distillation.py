@@ -31,7 +31,8 @@ import torch
 from tqdm import tqdm
 
 from lsutils import data, distill, models, stats, train
-from lsutils.experiments.accuracy_clustering import Network, _mean, _network
+from lsutils.recipes import Network, build_network, cosine, paper_resnet
+from lsutils.stats import mean_or_nan
 from lsutils.results import declare
 
 __all__ = ["DistillationConfig", "Gates", "distillation", "claims", "premise", "matched_temperature",
@@ -164,7 +165,7 @@ class _Sweep:
         """Train teacher (α, seed), keep its transfer-set logits, return its record."""
         if (alpha, seed) not in self.teacher_runs:
             torch.manual_seed(seed)
-            model = _network(self.cfg.teacher, self.info)
+            model = build_network(self.cfg.teacher, self.info)
             model, hist = train.train(model, self.xtr, self.ytr, replace(self.cfg.teacher.train, eps=alpha, seed=seed))
             z = train.predict_logits(model, self.xs, bf16=False)
             self.logits[(alpha, seed)] = z
@@ -179,7 +180,7 @@ class _Sweep:
 
     def student(self, kind: str, alpha: float, temperature: float | None, seed: int) -> dict:
         torch.manual_seed(seed)
-        model = _network(self.cfg.student, self.info)
+        model = build_network(self.cfg.student, self.info)
         base = replace(self.cfg.student.train, seed=seed)
         ts = teacher_seed(self.cfg, seed)
         if kind == "direct":
@@ -249,22 +250,12 @@ def _compute(sweep: _Sweep, kind: str, alpha: float, t, seed: int) -> dict:
     return sweep.student(kind, alpha, t, seed)
 
 
-def _cpu_recipe(epochs: float, lr: float) -> train.TrainConfig:
-    # no augmentation (so teacher logits are computed once), cosine schedule, wd 5e-4. Float32:
-    # on the AVX2-only CPU this preset was timed on, bf16 autocast trained a ResNet-8 4–7× slower.
-    return train.TrainConfig(epochs=epochs, batch_size=128, lr=lr, weight_decay=5e-4, schedule="cosine")
-
-
-def _resnet_recipe(epochs: float) -> train.TrainConfig:
-    # the paper's ResNet recipe without augmentation (see the gpu preset's note)
-    return train.TrainConfig(epochs=epochs, batch_size=128, lr=0.1, weight_decay=1e-4, schedule="step",
-                             milestones=(0.5, 0.75), grad_clip=1.0)
-
-
+# the cpu presets: no augmentation (so teacher logits are computed once), recipes.cosine. Float32:
+# on the AVX2-only CPU this preset was timed on, bf16 autocast trained a ResNet-8 4–7× slower.
 PRESETS = {
     "smoke": DistillationConfig(
-        teacher=Network("resnet8", 4, _cpu_recipe(1, 0.1)),
-        student=Network("mlp", 16, _cpu_recipe(2, 0.05), paper="alexnet"),
+        teacher=Network("resnet8", 4, cosine(1, 0.1)),
+        student=Network("mlp", 16, cosine(2, 0.05), paper="alexnet"),
         alphas=(0.0, 0.3), temperatures=(1.0, 4.0), seeds=(0, 1), teacher_seeds=(0,),
         train_size=256, transfer_size=128, holdout_size=256),
     # cpu (fixed after a one-seed pilot, before the full run): ResNet-8 teachers (19k parameters)
@@ -275,15 +266,15 @@ PRESETS = {
     # above the best direct smoothing at 128 images, ≈ 0 at 512; five teacher seeds at this size
     # would take ≈ 50 min on the 2 shared cores.
     "cpu": DistillationConfig(
-        teacher=Network("resnet8", 8, _cpu_recipe(40, 0.1)),
-        student=Network("mlp", 256, _cpu_recipe(150, 0.05), paper="alexnet"),
+        teacher=Network("resnet8", 8, cosine(40, 0.1)),
+        student=Network("mlp", 256, cosine(150, 0.05), paper="alexnet"),
         teacher_seeds=(0,), train_size=1_536, transfer_size=128, holdout_size=5_000),
     # gpu: the paper's networks, a teacher per seed, the paper's α and T grids; students on a
     # transfer set of the first 5 000 of the teachers' 50 000 images. No augmentation so that the
     # teacher's logits are computed once (the paper augments: a departure the chapter names).
     "gpu": DistillationConfig(
-        teacher=Network("resnet56", 16, _resnet_recipe(60)),
-        student=Network("alexnet", 64, _cpu_recipe(150, 0.05)),
+        teacher=Network("resnet56", 16, paper_resnet(60, augment=False)),
+        student=Network("alexnet", 64, cosine(150, 0.05)),
         alphas=(0.0, 0.15, 0.30, 0.45, 0.60, 0.75), temperatures=(1.0, 2.0, 3.0, 4.0, 8.0, 12.0, 16.0),
         transfer_size=5_000),
 }
@@ -358,7 +349,7 @@ def transfer_premise(runs: list[dict], config: dict) -> dict:
     a = best_on_validation({float(x): select(runs, "direct", float(x)) for x in config["alphas"]})
     direct, distilled = _paired(select(runs, "direct", a), select(runs, "student", 0.0, t))
     diff = stats.paired_difference(direct, distilled) if len(direct) >= 2 else None
-    return {"temperature": t, "alpha": a, "direct": _mean(direct), "distilled": _mean(distilled), "diff": diff,
+    return {"temperature": t, "alpha": a, "direct": mean_or_nan(direct), "distilled": mean_or_nan(distilled), "diff": diff,
             "margin": g.transfer_margin,
             "met": diff is not None and diff["mean"] >= g.transfer_margin and diff["low"] > 0}
 
@@ -375,8 +366,8 @@ def premise(runs: list[dict], config: dict) -> dict:
     alone = list(select(runs, "direct", 0.0).values())
     fit = {float(a): min(r["train"]["accuracy"] for r in select(runs, "teacher", float(a)).values())
            for a in config["alphas"] if select(runs, "teacher", float(a))}
-    gamma_hard = _mean([r["gamma"]["1"] for r in hard])
-    gap = _mean([accuracy(r) for r in hard]) - _mean([accuracy(r) for r in alone])
+    gamma_hard = mean_or_nan([r["gamma"]["1"] for r in hard])
+    gap = mean_or_nan([accuracy(r) for r in hard]) - mean_or_nan([accuracy(r) for r in alone])
     student_fit = min((r["train"]["accuracy"] for r in alone), default=math.nan)
     out = {"teacher_train_accuracy": fit, "fits": fit.get(0.0, 0.0) >= g.train_accuracy,
            "gamma_hard": gamma_hard, "confident": gamma_hard <= g.gamma_hard,
@@ -438,7 +429,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
         out.append({"key": key, "source": source, "claim": statement, "kind": kind,
                     "arch": (f"{_name(config['teacher'])} teachers" if key == "fig5_teacher"
                              else f"{_name(config['student'])} students"),
-                    "hard": _mean(a), "smoothed": _mean(b), "diff": diff, "verdict": verdict, **common,
+                    "hard": mean_or_nan(a), "smoothed": mean_or_nan(b), "diff": diff, "verdict": verdict, **common,
                     **({"margin": g.harm_margin} if kind == "harm" else {"expected_sign": sign})})
     return stats.holm_family(out)
 
@@ -489,7 +480,7 @@ def figure5_panels(runs: list[dict], config: dict) -> list[dict]:
                       "student of the hard teacher at matched γ", "tab:purple", ls=":", marker="s")
     direct = _series([(a, select(runs, "direct", a)) for a in alphas],
                      "student trained with smoothing α (x = α)", "tab:green", ls="--", marker="^")
-    alone = _mean([accuracy(r) for r in select(runs, "direct", 0.0).values()])
+    alone = mean_or_nan([accuracy(r) for r in select(runs, "direct", 0.0).values()])
     return [{"title": "(a) teachers", "xlabel": "γ of the teacher at T = 1", "ylabel": "test accuracy (%)",
              "series": [teachers], "legend": False},
             {"title": "(b) students", "xlabel": "γ of the targets (x = α for direct training)",
@@ -541,12 +532,12 @@ def network_rows(runs: list[dict], config: dict) -> list[list[str]]:
         if group:
             rows.append([f"teacher, α = {a:g}", _name(config["teacher"]), f"{group[0]['parameters']:,}",
                          f"{group[0]['images']:,}", f"{100 * min(r['train']['accuracy'] for r in group):.2f}",
-                         f"{_mean([accuracy(r) for r in group]):.2f}", str(len(group))])
+                         f"{mean_or_nan([accuracy(r) for r in group]):.2f}", str(len(group))])
     alone = list(select(runs, "direct", 0.0).values())
     if alone:
         rows.append(["student alone (α = 0)", _name(config["student"]), f"{alone[0]['parameters']:,}",
                      f"{alone[0]['images']:,}", f"{100 * min(r['train']['accuracy'] for r in alone):.2f}",
-                     f"{_mean([accuracy(r) for r in alone]):.2f}", str(len(alone))])
+                     f"{mean_or_nan([accuracy(r) for r in alone]):.2f}", str(len(alone))])
     return [[c.replace(",", "\u202f") if c[:1].isdigit() else c for c in row] for row in rows]
 
 

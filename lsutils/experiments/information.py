@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from lsutils import data, geometry, info, stats, train
-from lsutils.experiments.accuracy_clustering import Network, _mean, _network
+from lsutils.recipes import Network, build_network, cosine
+from lsutils.stats import mean_or_nan
 from lsutils.results import declare
 
 __all__ = ["InformationConfig", "Gates", "shifted_logits", "draw_copies", "information_samples", "information",
@@ -156,7 +157,7 @@ def _run(cfg: InformationConfig, alpha: float, seed: int) -> dict:
                 "pool_accuracy_augmented": _accuracy(z, pool_y[:, None])}
 
     torch.manual_seed(seed)
-    model = _network(cfg.network, info_)
+    model = build_network(cfg.network, info_)
     start = {"step": 0, **measure(model)}
     model, hist = train.train(model, xtr, ytr, tcfg, hooks={"info": measure})
     curve = [start] + [{"step": e["step"], **e["info"]} for e in hist.evals]
@@ -186,8 +187,7 @@ def _cpu_recipe(epochs: float, shift: int = 1) -> train.TrainConfig:
     # accuracy_clustering's cpu recipe with the paper's kind of augmentation: d, the random shift
     # the estimate is measured under, is also the training augmentation (crop_padding = shift).
     # float32: this machine's CPU (AVX2, no AVX-512 BF16) trains 3× slower under bf16 (measured)
-    return train.TrainConfig(epochs=epochs, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="cosine",
-                             crop_padding=shift)
+    return cosine(epochs, 0.1, crop_padding=shift)
 
 
 # The cpu preset's epochs were fixed after a one-seed pilot (``PILOT``), before the sweep.
@@ -278,7 +278,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
         a, b = [a_map[s] for s in seeds], [b_map[s] for s in seeds]
         diff, verdict = stats.judge_paired(a, b, prem["met"], kind, -1, g.log2_margin)
         out.append({"key": key, "source": "Figure 6", "claim": statement, "arch": config["network"]["arch"],
-                    "measure": "nats", "hard": _mean(a), "smoothed": _mean(b), "diff": diff, "verdict": verdict,
+                    "measure": "nats", "hard": mean_or_nan(a), "smoothed": mean_or_nan(b), "diff": diff, "verdict": verdict,
                     "premise": prem, "kind": kind, "departure": departure(config),
                     **({"margin": g.log2_margin} if kind == "equivalence" else {"expected_sign": -1})})
     return stats.holm_family(out)

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from lsutils import data, distill, models, stats, train
-from lsutils.experiments.accuracy_clustering import _mean
+from lsutils.stats import mean_or_nan
 from lsutils.results import declare
 
 __all__ = ["MnistStyleConfig", "Gates", "distillation_mnist_style", "claims"]
@@ -165,7 +165,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
         teachers = [r for r in runs if r["dataset"] == dataset and r["role"] == "teacher"]
         hard, alone = arm(runs, dataset, "teacher", a0), arm(runs, dataset, "baseline", None)
         worst = min(r["train"]["accuracy"] for r in teachers)
-        gap = _mean([error(r) for r in alone.values()]) - _mean([error(r) for r in hard.values()])
+        gap = mean_or_nan([error(r) for r in alone.values()]) - mean_or_nan([error(r) for r in hard.values()])
         prem = {"min_teacher_train_accuracy": worst, "fits": worst >= g.train_accuracy,
                 "teacher_gap": gap, "teacher_better": gap >= g.teacher_margin}
         prem["met"] = prem["fits"] and prem["teacher_better"]
@@ -177,7 +177,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
             sign = -1 if role == "teacher" else +1
             diff, verdict = stats.judge_paired(a, b, prem["met"], "effect", sign)
             out.append({"key": key, "source": "Sec. 4 (MNIST text)", "claim": statement, "arch": dataset,
-                        "measure": "test error (%)", "hard": _mean(a), "smoothed": _mean(b), "diff": diff,
+                        "measure": "test error (%)", "hard": mean_or_nan(a), "smoothed": mean_or_nan(b), "diff": diff,
                         "verdict": verdict, "premise": prem, "kind": "effect", "expected_sign": sign})
     return stats.holm_family(out)
 

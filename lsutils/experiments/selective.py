@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from lsutils import data, selective, stats, train
-from lsutils.experiments.accuracy_clustering import Network, _mean, _network
+from lsutils.recipes import Network, build_network, cosine
+from lsutils.stats import mean_or_nan
 from lsutils.results import declare
 
 __all__ = ["SelectiveConfig", "Gates", "selective_classification", "claims", "COVERAGES"]
@@ -72,7 +73,7 @@ def _run(cfg: SelectiveConfig, alpha: float, seed: int) -> dict:
     xva, yva = data.load_split(cfg.dataset, "val", limit=cfg.val_size)
     xte, yte = data.load_split(cfg.dataset, "test", limit=cfg.test_size)
     torch.manual_seed(seed)
-    model = _network(cfg.network, info)
+    model = build_network(cfg.network, info)
     model, hist = train.train(model, xtr, ytr, train.TrainConfig(**{**cfg.network.train.__dict__, "eps": alpha,
                                                                      "seed": seed}))
     z_tr, z_va, z_te = (train.predict_logits(model, x, bf16=False).double().numpy() for x in (xtr, xva, xte))
@@ -89,18 +90,13 @@ def _run(cfg: SelectiveConfig, alpha: float, seed: int) -> dict:
             "logits": _logit_stats(z_te, right_te)}
 
 
-def _cpu_recipe(epochs: float) -> train.TrainConfig:
-    # accuracy_clustering's MLP recipe: fits its training images within the budget
-    return train.TrainConfig(epochs=epochs, batch_size=128, lr=0.05, weight_decay=5e-4, schedule="cosine")
-
-
+# the cpu preset: accuracy_clustering's MLP recipe, which fits its training images within the budget
 PRESETS = {
-    "smoke": SelectiveConfig(Network("mlp", 32, _cpu_recipe(1)), alphas=(0.0, 0.2), seeds=(0, 1),
+    "smoke": SelectiveConfig(Network("mlp", 32, cosine(1, 0.05)), alphas=(0.0, 0.2), seeds=(0, 1),
                              train_size=512, val_size=256, test_size=256, curve_points=10),
     # 60 epochs: at 30 the smoothed networks fit 94.5–99.2 % of their training images, under the gate
-    "cpu": SelectiveConfig(Network("mlp", 512, _cpu_recipe(60)), train_size=10_000),
-    "gpu": SelectiveConfig(Network("resnet56", 16, train.TrainConfig(
-        epochs=60, batch_size=128, lr=0.1, weight_decay=1e-4, schedule="cosine", crop_padding=2, flip=True))),
+    "cpu": SelectiveConfig(Network("mlp", 512, cosine(60, 0.05)), train_size=10_000),
+    "gpu": SelectiveConfig(Network("resnet56", 16, cosine(60, 0.1, weight_decay=1e-4, crop_padding=2, flip=True))),
 }
 
 
@@ -158,7 +154,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
         for key, statement, measure, kind, sign, (a, b) in specs:
             diff, verdict = stats.judge_paired(a, b, prem["met"], kind, sign, g.aurc_margin)
             out.append({"key": key, "alpha": a1, "source": "Xia et al. (2025)", "claim": statement,
-                        "arch": f"α = {a1:g}", "measure": measure, "hard": _mean(a), "smoothed": _mean(b),
+                        "arch": f"α = {a1:g}", "measure": measure, "hard": mean_or_nan(a), "smoothed": mean_or_nan(b),
                         "diff": diff, "verdict": verdict, "premise": prem, "kind": kind,
                         **({"margin": g.aurc_margin} if kind == "harm" else {"expected_sign": sign})})
     return stats.holm_family(out)

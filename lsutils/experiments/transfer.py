@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from lsutils import data, geometry, models, stats, train
-from lsutils.experiments.accuracy_clustering import Network, _mean
+from lsutils.recipes import Network, cosine
+from lsutils.stats import mean_or_nan
 from lsutils.results import declare
 
 __all__ = ["TransferConfig", "Gates", "departure", "transfer", "claims", "linear_probe", "knn_probe", "digits_28"]
@@ -146,16 +147,11 @@ def _run(cfg: TransferConfig, alpha: float, seed: int) -> dict:
     return out
 
 
-def _cpu_recipe(epochs: float) -> train.TrainConfig:
-    return train.TrainConfig(epochs=epochs, batch_size=128, lr=0.05, weight_decay=5e-4, schedule="cosine")
-
-
 PRESETS = {
-    "smoke": TransferConfig(Network("mlp", 32, _cpu_recipe(1)), alphas=(0.0, 0.3), seeds=(0, 1), train_size=512,
+    "smoke": TransferConfig(Network("mlp", 32, cosine(1, 0.05)), alphas=(0.0, 0.3), seeds=(0, 1), train_size=512,
                             probe_train=200, probe_val=100, probe_test=200, digits=False),
-    "cpu": TransferConfig(Network("mlp", 512, _cpu_recipe(30)), train_size=10_000),
-    "gpu": TransferConfig(Network("resnet56", 16, train.TrainConfig(
-        epochs=60, batch_size=128, lr=0.1, weight_decay=1e-4, schedule="cosine", crop_padding=2, flip=True))),
+    "cpu": TransferConfig(Network("mlp", 512, cosine(30, 0.05)), train_size=10_000),
+    "gpu": TransferConfig(Network("resnet56", 16, cosine(60, 0.1, weight_decay=1e-4, crop_padding=2, flip=True))),
 }
 
 
@@ -205,7 +201,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
             a, b = [x[s] for s in seeds], [y[s] for s in seeds]
             diff, verdict = stats.judge_paired(a, b, prem["met"], "effect", sign)
             out.append({"key": key, "alpha": a1, "source": "Kornblith et al. (2021)", "claim": statement,
-                        "arch": f"α = {a1:g}", "measure": measure, "hard": _mean(a), "smoothed": _mean(b),
+                        "arch": f"α = {a1:g}", "measure": measure, "hard": mean_or_nan(a), "smoothed": mean_or_nan(b),
                         "diff": diff, "verdict": verdict, "premise": prem, "kind": "effect",
                         "expected_sign": sign, "departure": departure(config)})
     return stats.holm_family(out)
