@@ -29,7 +29,7 @@ class Network:
 
     @property
     def family(self) -> str:
-        """The paper's network family it stands for: "resnet" or "alexnet"."""
+        """The family of the paper's network it stands for, "resnet" or "alexnet"."""
         return self.paper or ("resnet" if self.arch.startswith("resnet") else "alexnet")
 
 

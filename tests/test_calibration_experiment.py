@@ -84,11 +84,40 @@ def test_table3_claim_rule_and_premise():
     good = [0.03, 0.03, 0.03, 0.04, 0.03]           # removes ~90 % of TS's reduction
     bad = [0.08, 0.09, 0.08, 0.09, 0.10]            # removes ~25 %
     for ls, verdict in ((good, "reproduced"), (bad, "refuted")):
-        c, = cal.claims({"runs": runs, "selection": {"s": _selection(base, ts, ls)}}, CONFIG)
+        c, = cal.table3_claims({"runs": runs, "selection": {"s": _selection(base, ts, ls)}}, CONFIG)
         assert c["verdict"] == verdict and c["premise"]["overconfident"]
     under = [_base_run("s", 0.0, i, conf=0.85, acc=0.90 + 0.001 * i) for i in range(5)]
-    c, = cal.claims({"runs": under, "selection": {"s": _selection(base, ts, good)}}, CONFIG)
+    c, = cal.table3_claims({"runs": under, "selection": {"s": _selection(base, ts, good)}}, CONFIG)
     assert c["verdict"] == "premise not met" and not c["premise"]["overconfident"]
     unfit = [_base_run("s", 0.0, i, conf=0.95, acc=0.90 + 0.001 * i, train_acc=0.9) for i in range(5)]
-    c, = cal.claims({"runs": unfit, "selection": {"s": _selection(base, ts, good)}}, CONFIG)
+    c, = cal.table3_claims({"runs": unfit, "selection": {"s": _selection(base, ts, good)}}, CONFIG)
     assert c["verdict"] == "premise not met" and not c["premise"]["fits"]
+
+
+def _reliability_run(setting, eps, seed, view, overstate):
+    """A run whose class probabilities of 0.01 come true with frequency 0.01 / overstate."""
+    from lsutils import metrics
+
+    rng = np.random.default_rng(seed)
+    n = 20_000
+    probs = np.tile([0.99, 0.01], (n, 1))
+    labels = np.where(rng.random(n) < 0.01 / overstate, 1, 0)
+    table = metrics.probability_reliability(probs, labels, calibration.PROB_EDGES).to_dict()
+    return {"setting": setting, "eps": eps, "seed": seed, "test": {view: {"probability_reliability": table}}}
+
+
+def test_the_small_probability_extension_reads_every_seed():
+    """Holds only when every seed's smoothed ratio tops every temperature-scaled one and the
+    class-wise ECE does too; the ratio is mean probability over frequency (independently: 0.01
+    over the drawn frequency)."""
+    seeds = (0, 1, 2)
+    config = {"settings": [{"name": "s"}], "seeds": list(seeds)}
+    for ls_over, cw_ls, verdict in ((2.0, [0.02] * 3, "holds"), (1.0, [0.02] * 3, "does not hold"),
+                                    (2.0, [0.005] * 3, "does not hold")):
+        runs = [_reliability_run("s", 0.1, s, "t1", ls_over) for s in seeds]
+        runs += [_reliability_run("s", 0.0, s, "ts", 1.0) for s in seeds]
+        sel = {"ls": {"eps": 0.1, "test": {"ece_classwise": cw_ls}}, "ts": {"test": {"ece_classwise": [0.01] * 3}}}
+        row = calibration._small_probabilities({"runs": runs, "selection": {"s": sel}}, config, "s")
+        assert row["verdict"] == verdict, (ls_over, cw_ls)
+    ratios = calibration.small_probability_ratios(runs, "s", 0.1, "t1", seeds)
+    assert ratios == pytest.approx([2.0] * 3, rel=0.25)
