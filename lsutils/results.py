@@ -48,6 +48,7 @@ from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from lsutils import fingerprint
+from lsutils.table import Runs
 
 PRESETS = ("smoke", "cpu", "gpu")
 BOOK_PRESETS = ("gpu", "cpu")  # what a chapter may show, best first; smoke is for tests only
@@ -134,6 +135,19 @@ class Result:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
     cached: bool = False
+
+    @property
+    def runs(self) -> Runs:
+        """The result's runs as a table (``lsutils.table.Runs``)."""
+        if not isinstance(self.data.get("runs"), list):
+            raise ResultError(f"{self.name} ({self.preset}) holds no list of runs")
+        return Runs(self.data["runs"])
+
+    @property
+    def spec(self) -> Any:
+        """The preset's declared config object (frozen dataclass), which the stored ``config``
+        matches: read a setting as ``res.spec.gates.train_accuracy``, not through the dict."""
+        return get(self.name).presets[self.preset]
 
     def describe(self) -> str:
         """One line saying what produced this result (for captions and provenance tables)."""
