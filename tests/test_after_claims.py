@@ -23,12 +23,23 @@ def test_mnist_style_claims():
         for role, alpha, acc in (("teacher", 0.0, 0.990), ("teacher", 0.1, 0.992), ("student", 0.0, 0.989),
                                  ("student", 0.1, 0.985), ("baseline", None, 0.980)):
             runs.append({"role": role, "dataset": "fashion_mnist", "alpha": alpha, "seed": s,
-                         "train": {"accuracy": 1.0}, "test": {"accuracy": acc + j / 1000}})
+                         "train": {"accuracy": 1.0}, "val": {"accuracy": acc},
+                         "test": {"accuracy": acc + j / 1000}})
     data_ = {"runs": runs, "availability": {"fashion_mnist": "present", "mnist": "not present"}}
     got = {c["key"]: c for c in mnist_style.claims(data_, {"alphas": [0.0, 0.1], "gates": {}})}
     assert got["mnist_teacher"]["verdict"] == "reproduced" and got["mnist_student"]["verdict"] == "reproduced"
     assert got["mnist_student"]["diff"]["mean"] == pytest.approx(0.4)          # error points
+    assert got["mnist_teacher"]["premise"]["teacher_gap"] == pytest.approx(1.0)  # validation error points
     assert mnist_style.error(runs[0]) == pytest.approx(100 * (1 - runs[0]["test"]["accuracy"]))
+    # the premise is read on validation images and asks the student alone to fit its own
+    for r in runs:
+        if r["role"] == "baseline":
+            r["val"]["accuracy"] = 0.986          # the hard teacher only 0.4 points better
+    assert mnist_style.claims(data_, {"alphas": [0.0, 0.1], "gates": {}})[0]["verdict"] == "premise not met"
+    for r in runs:
+        if r["role"] == "baseline":
+            r["val"]["accuracy"], r["train"]["accuracy"] = 0.980, 0.985
+    assert mnist_style.claims(data_, {"alphas": [0.0, 0.1], "gates": {}})[0]["verdict"] == "premise not met"
 
 
 # ----------------------------------------------------------------------------- information (Figure 6)
