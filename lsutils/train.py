@@ -298,6 +298,48 @@ def training_loss(logits: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
     return loss
 
 
+BatchLoss = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+"""``batch_loss(model, x, y, idx)``: the loss of one batch (``idx``: its rows in the training set)."""
+
+
+def _label_loss(cfg: TrainConfig, weight: torch.Tensor | None) -> BatchLoss:
+    """``training_loss`` of the batch's logits against its labels."""
+    def batch_loss(model, x, y, idx):
+        return training_loss(model(x).float(), y, cfg, weight)
+    return batch_loss
+
+
+def _mixup_loss(cfg: TrainConfig, weight: torch.Tensor | None, gen: torch.Generator) -> BatchLoss:
+    """Mixup (Zhang et al. 2018): the batch mixed with a permutation of itself,
+    x̃ = λx + (1 − λ)x[π], λ ~ Beta(α, α); loss λ·L(z̃, y) + (1 − λ)·L(z̃, y[π])."""
+    lam_rng = np.random.default_rng(cfg.seed)  # λ drawn on the host, so no device sync per step
+
+    def batch_loss(model, x, y, idx):
+        lam = float(lam_rng.beta(cfg.mixup_alpha, cfg.mixup_alpha))
+        perm = torch.randperm(len(x), generator=gen, device=x.device)
+        logits = model(lam * x + (1 - lam) * x[perm]).float()
+        return lam * training_loss(logits, y, cfg, weight) + (1 - lam) * training_loss(logits, y[perm], cfg, weight)
+    return batch_loss
+
+
+def _teacher_loss(cfg: TrainConfig, teacher: nn.Module | None, teacher_logits: torch.Tensor | None,
+                  loss_fn: Callable | None) -> BatchLoss:
+    """A student's loss against its teacher's logits of the same batch (the teacher's forward pass,
+    or the rows of logits computed once): ``loss_fn``, else ``distillation_loss``."""
+    def batch_loss(model, x, y, idx):
+        logits = model(x)
+        if teacher_logits is not None:
+            t_logits = teacher_logits[idx]
+        else:
+            with torch.no_grad():
+                t_logits = teacher(x)
+        if loss_fn is not None:
+            return loss_fn(logits.float(), t_logits.float(), y)
+        return distillation_loss(logits.float(), t_logits.float(), y, cfg.distill_temperature, cfg.distill_beta,
+                                 eps=cfg.eps)
+    return batch_loss
+
+
 def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, *,
           teacher: nn.Module | None = None, teacher_logits: torch.Tensor | None = None,
           loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
@@ -345,10 +387,11 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
             raise ValueError(f"class_weight must hold {model.classifier.out_features} weights (one per class), "
                              f"got {len(cfg.class_weight)}")
         weight = torch.tensor(cfg.class_weight, dtype=torch.float32, device=device)
-    distilled = teacher is not None or t_all is not None
     if cfg.mixup_alpha and teacher is not None:
         raise ValueError("mixup_alpha > 0 is not supported with a teacher")
-    lam_rng = np.random.default_rng(cfg.seed)  # mixup's λ: host-side, so no device sync per step
+    distilled = teacher is not None or t_all is not None
+    batch_loss = (_teacher_loss(cfg, teacher, t_all, loss_fn) if distilled
+                  else _mixup_loss(cfg, weight, gen) if cfg.mixup_alpha else _label_loss(cfg, weight))
     n = len(x_all)
     if config_hook is not None:   # a dry run: cfg cut to a few steps, the planned run recorded
         cfg = config_hook(model, images, cfg, teacher)
@@ -367,32 +410,11 @@ def train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, cfg: Tra
             order = torch.randperm(n, generator=gen, device=device)
         idx = order[(step % per_epoch) * cfg.batch_size:(step % per_epoch + 1) * cfg.batch_size]
         x = _batch_input(augment(x_all[idx], cfg.crop_padding, cfg.flip, gen), device, cfg)
-        y = y_all[idx]
         lr = lr_at(step, total, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
-        if cfg.mixup_alpha:
-            lam = float(lam_rng.beta(cfg.mixup_alpha, cfg.mixup_alpha))
-            perm = torch.randperm(len(x), generator=gen, device=device)
-            x = lam * x + (1 - lam) * x[perm]
         with _autocast(device, cfg):
-            logits = step_fn(x)
-            if teacher is None and cfg.mixup_alpha:
-                loss = (lam * training_loss(logits.float(), y, cfg, weight)
-                        + (1 - lam) * training_loss(logits.float(), y[perm], cfg, weight))
-            elif not distilled:
-                loss = training_loss(logits.float(), y, cfg, weight)
-            else:
-                if t_all is not None:
-                    t_logits = t_all[idx]
-                else:
-                    with torch.no_grad():
-                        t_logits = teacher(x)
-                if loss_fn is not None:
-                    loss = loss_fn(logits.float(), t_logits.float(), y)
-                else:
-                    loss = distillation_loss(logits.float(), t_logits.float(), y, cfg.distill_temperature,
-                                             cfg.distill_beta, eps=cfg.eps)
+            loss = batch_loss(step_fn, x, y_all[idx], idx)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
