@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from lsutils import stats
 from lsutils.experiments import collapse, information, mnist_style, selective, transfer
 
 SEEDS = (0, 1, 2, 3, 4)

@@ -9,9 +9,7 @@ new function cannot skip the walk. Per-step training losses let NaN logits throu
 device sync); their rows test dtype, shape and range instead.
 """
 
-import importlib
 import inspect
-import math
 
 import numpy as np
 import pytest

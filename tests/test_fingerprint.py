@@ -2,7 +2,6 @@
 makes every stored result that depends on it stale (and recomputed), runs of a sweep included."""
 
 import sys
-import textwrap
 from dataclasses import dataclass
 
 import networkx as nx

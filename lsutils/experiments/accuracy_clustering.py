@@ -17,6 +17,7 @@ from lsutils.experiments.theory_gap import per_example_gaps
 from lsutils.recipes import Network, build_network, cosine, paper_alexnet, paper_resnet
 from lsutils.results import declare
 from lsutils.stats import mean_or_nan
+from lsutils.table import Runs, pick
 
 # Figure 1 rows: (a) three dissimilar classes; (b) two similar classes and a dissimilar one
 # (the paper's poodle row): Trouser, Sandal, Bag and Pullover, Coat, Sneaker.
@@ -188,11 +189,17 @@ def accuracy_clustering(cfg: AccuracyClusteringConfig, memo) -> dict:
 
 # ----------------------------------------------------------------------------- from runs to verdicts
 
-def paired(runs: list[dict], arch: str, value, eps_values=(0.0, 0.1)) -> tuple[list[float], list[float]]:
-    """``value(run)`` for the two arms, paired by seed (seeds present in both arms, in order)."""
-    arms = [{r["seed"]: value(r) for r in runs if r["arch"] == arch and r["eps"] == e} for e in eps_values]
-    seeds = sorted(set(arms[0]) & set(arms[1]))
-    return [arms[0][s] for s in seeds], [arms[1][s] for s in seeds]
+def paired(runs, arch: str, value, eps_values=(0.0, 0.1)) -> tuple[list, list]:
+    """``value`` of the runs of ``arch`` in the two arms, paired by seed (seeds present in both
+    arms, in order). ``value`` is a dotted column ("train.nc1") or a function of a run;
+    ``runs`` a ``Runs`` or a list of run dicts."""
+    mine = Runs(runs).where(arch=arch)
+    arms = [{"eps": e} for e in eps_values]
+    if isinstance(value, str):
+        return mine.paired(value, *arms)
+    hard, smooth = (mine.where(arm).by("seed") for arm in arms)
+    seeds = sorted(hard.keys() & smooth.keys())
+    return [value(hard[s]) for s in seeds], [value(smooth[s]) for s in seeds]
 
 
 def similar_class_closeness(split: dict, classes=SIMILAR_CLASSES) -> float:
@@ -229,12 +236,23 @@ def epochs_to_nc1(run: dict, threshold: float) -> float:
     return run["curve"][-1]["epoch"]
 
 
-def premise(runs: list[dict], arch: str, gates: Gates) -> dict:
+def _first_epoch(run: dict) -> float:
+    """The epoch of the run's first measurement along the way."""
+    return pick(run, "curve")[0]["epoch"]
+
+
+def _censored(run: dict, threshold: float) -> bool:
+    """NC1 never got to ``threshold``: ``epochs_to_nc1`` gave the run's last epoch."""
+    last = pick(run, "curve")[-1]
+    return epochs_to_nc1(run, threshold) == last["epoch"] and last["nc1"] > threshold
+
+
+def premise(runs, arch: str, gates: Gates) -> dict:
     """The premises the claims rest on, measured: every run fits its training images; the
-    hard-target networks have clusters (NC1 below the gate)."""
-    mine = [r for r in runs if r["arch"] == arch]
-    worst = min(r["train"]["accuracy"] for r in mine)
-    nc1_hard = [r["train"]["nc1"] for r in mine if r["eps"] == 0.0]
+    hard-target networks have clusters (NC1 below the gate). ``runs``: a ``Runs`` or a list."""
+    mine = Runs(runs).where(arch=arch)
+    worst = min(mine.column("train.accuracy"))
+    nc1_hard = mine.where(eps=0.0).column("train.nc1")
     nc1_mean = sum(nc1_hard) / len(nc1_hard)
     return {"min_train_accuracy": worst, "fits": worst >= gates.train_accuracy,
             "nc1_hard": nc1_mean, "clusters": nc1_mean <= gates.nc1_hard,
@@ -258,36 +276,35 @@ def claims(data_: dict, config: dict) -> list[dict]:
     test); the collapse chapter says why, from its stored runs, and links here.
     """
     gates = Gates(**config["gates"])
-    runs, out = data_["runs"], []
+    runs, out = Runs(data_["runs"]), []
     similar = tuple(data_.get("similar_classes", SIMILAR_CLASSES))
+    reached = gates.nc1_reached
     specs = [
         ("table2", "Table 2", "smoothing does not hurt test accuracy", "harm", "test accuracy (points)",
-         lambda r: 100 * r["test"]["accuracy"], {"margin": gates.accuracy_margin}),
+         lambda r: 100 * pick(r, "test.accuracy"), {"margin": gates.accuracy_margin}),
         ("fig1_tight", "Figure 1", "clusters are tighter with smoothing", "effect", "NC1 (training features)",
-         lambda r: r["train"]["nc1"], {"expected_sign": -1}),
+         "train.nc1", {"expected_sign": -1}),
         ("fig1_tight_val", "Figure 1", "clusters are tighter with smoothing (held out)", "effect",
-         "NC1 (validation features)", lambda r: r["val"]["nc1"], {"expected_sign": -1}),
+         "NC1 (validation features)", "val.nc1", {"expected_sign": -1}),
         ("fig1_equidistant", "Figure 1", "clusters are more equidistant with smoothing", "effect",
-         "NC2 equiangularity of class means", lambda r: r["train"]["nc2"]["equiangular"],
-         {"expected_sign": -1}),
+         "NC2 equiangularity of class means", "train.nc2.equiangular", {"expected_sign": -1}),
         ("fig1_similar", "Figure 1", "smoothing erases the closeness of similar classes", "effect",
          "closeness of the similar classes' means (÷ mean over all pairs, validation)",
-         lambda r: similar_class_closeness(r["val"], similar), {"expected_sign": 1}),
+         lambda r: similar_class_closeness(pick(r, "val"), similar), {"expected_sign": 1}),
         ("guo_faster", "Guo et al. (2025)", "smoothing reaches collapse faster", "effect",
-         f"epochs until NC1 ≤ {gates.nc1_reached:g}", lambda r: epochs_to_nc1(r, gates.nc1_reached),
+         f"epochs until NC1 ≤ {reached:g}", lambda r: epochs_to_nc1(r, reached),
          {"expected_sign": -1}),
     ]
-    for arch in dict.fromkeys(r["arch"] for r in runs):
+    for arch in runs.distinct("arch"):
         prem = premise(runs, arch, gates)
-        mine = [r for r in runs if r["arch"] == arch]
+        mine = runs.where(arch=arch)
         for key, source, statement, kind, measure, value, rule in specs:
             a, b = paired(runs, arch, value)
             diff = stats.paired_difference(a, b) if len(a) >= 2 else None
             note = ""
-            if key == "guo_faster" and all(epochs_to_nc1(r, gates.nc1_reached) == r["curve"][0]["epoch"]
-                                           for r in mine):
-                note = (f"every run is at NC1 ≤ {gates.nc1_reached:g} by its first measurement "
-                        f"(epoch {mine[0]['curve'][0]['epoch']:g}): the curves are too coarse to order the arms")
+            if key == "guo_faster" and all(epochs_to_nc1(r, reached) == _first_epoch(r) for r in mine):
+                note = (f"every run is at NC1 ≤ {reached:g} by its first measurement "
+                        f"(epoch {_first_epoch(mine.rows[0]):g}): the curves are too coarse to order the arms")
             if diff is None or note:
                 verdict = "not testable here"
             elif not prem["met"]:
@@ -296,9 +313,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
                 verdict = stats.judge_harm(diff, rule["margin"])
             else:
                 verdict = stats.judge_effect(diff, rule["expected_sign"])
-            censored = sum(epochs_to_nc1(r, gates.nc1_reached) == r["curve"][-1]["epoch"]
-                           and r["curve"][-1]["nc1"] > gates.nc1_reached
-                           for r in runs if r["arch"] == arch) if key == "guo_faster" else 0
+            censored = sum(_censored(r, reached) for r in mine) if key == "guo_faster" else 0
             out.append({"key": key, "arch": arch, "censored": censored, "note": note, "source": source, "claim": statement, "kind": kind,
                         "measure": measure, "hard": mean_or_nan(a), "smoothed": mean_or_nan(b), "diff": diff,
                         "verdict": verdict, "premise": prem, **rule})

@@ -9,6 +9,7 @@ validation numbers only (``select``); the test split is never used to choose any
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ import torch
 from lsutils import data, metrics, models, stats, theory, train
 from lsutils.recipes import paper_resnet
 from lsutils.results import declare
+from lsutils.table import Runs, pick
 
 NLL_FLOOR = 1e-12   # unsmoothed probabilities can be exactly 0 on the true class; NLL clamps p_y here
 # bins for the reliability of every class probability (not only the top one): 0, then 10^-5 … 1 in quarter decades
@@ -238,9 +240,10 @@ def calibration(cfg: CalibrationConfig, memo) -> dict:
 def premise(runs: list[dict], setting: str, gates: Gates) -> dict:
     """Does the baseline (α = 0) of ``setting`` fit its training images, and is it over-confident
     on the test split (the 95 % interval of confidence − accuracy over seeds above 0)?"""
-    base = sorted((r for r in runs if r["setting"] == setting and r["eps"] == 0.0), key=lambda r: r["seed"])
-    worst = min(r["train"]["accuracy"] for r in base)
-    gap = [r["test"]["t1"]["confidence"] - r["test"]["t1"]["accuracy"] for r in base]
+    by_seed = Runs(runs).where(setting=setting, eps=0.0).by("seed")
+    base = Runs(by_seed[seed] for seed in sorted(by_seed))
+    worst = min(base.column("train.accuracy"))
+    gap = [c - a for c, a in zip(base.column("test.t1.confidence"), base.column("test.t1.accuracy"))]
     over = stats.paired_difference([0.0] * len(gap), gap) if len(gap) >= 2 else None
     overconfident = over is not None and over["low"] > 0
     return {"min_train_accuracy": worst, "fits": worst >= gates.train_accuracy,
@@ -254,15 +257,15 @@ SECTIONS = {"table3": "sec-cal-verdicts", "small_probabilities": "sec-cal-small-
 SMALL_PROBABILITY = 10 ** -1.25   # "small" class probabilities: the reliability bins up to 10^-1.25 ≈ 5.6 %
 
 
-def small_probability_ratios(runs: list[dict], setting: str, eps: float, view: str, seeds,
+def small_probability_ratios(runs: Iterable[dict], setting: str, eps: float, view: str, seeds,
                              upper: float = SMALL_PROBABILITY) -> list[float]:
     """Per seed, the mean predicted probability over the observed frequency of the class
     probabilities in the reliability bins up to ``upper`` (test split; > 1: they overstate how
     often their event happens; inf where none of them came true)."""
-    out = []
+    table, out = Runs(runs), []
     for seed in seeds:
-        [r] = [r for r in runs if (r["setting"], r["eps"], r["seed"]) == (setting, eps, seed)]
-        t = metrics.Reliability.from_dict(r["test"][view]["probability_reliability"])
+        r = table.one(setting=setting, eps=eps, seed=seed)
+        t = metrics.Reliability.from_dict(pick(r, f"test.{view}.probability_reliability"))
         m = t.upper <= upper * (1 + 1e-9)
         hits = t.correct_sum[m].sum()
         out.append(float(t.conf_sum[m].sum() / hits) if hits > 0 else float("inf"))
@@ -279,9 +282,9 @@ def _small_probabilities(data_: dict, config: dict, setting: str) -> dict:
            "claim": "smoothing, unlike temperature scaling, leaves small probabilities overstating their frequency"}
     if "ls" not in sel:
         return {**row, "verdict": "not testable here"}
-    ls = small_probability_ratios(data_["runs"], setting, sel["ls"]["eps"], "t1", seeds)
+    ls = small_probability_ratios(data_["runs"], setting, pick(sel, "ls.eps"), "t1", seeds)
     ts = small_probability_ratios(data_["runs"], setting, 0.0, "ts", seeds)
-    cw_ls, cw_ts = sel["ls"]["test"]["ece_classwise"], sel["ts"]["test"]["ece_classwise"]
+    cw_ls, cw_ts = pick(sel, "ls.test.ece_classwise"), pick(sel, "ts.test.ece_classwise")
     holds = min(ls) > max(ts) and min(cw_ls) > max(cw_ts)
     return {**row, "ratios_ls": ls, "ratios_ts": ts, "verdict": "holds" if holds else "does not hold"}
 
@@ -290,7 +293,8 @@ def claims(data_: dict, config: dict) -> list[dict]:
     """The chapter's claims: Table 3 per setting (``table3_claims``), then the book's own extension
     on small probabilities per setting (``_small_probabilities``: a rule on every seed, not an
     interval, so outside Holm's family)."""
-    extension = [_small_probabilities(data_, config, s["name"]) for s in config["settings"]]
+    settings = Runs(config["settings"]).column("name")
+    extension = [_small_probabilities(data_, config, s) for s in settings]
     return stats.holm_family(table3_claims(data_, config) + extension)   # idempotent on Table 3's
 
 
@@ -301,15 +305,16 @@ def table3_claims(data_: dict, config: dict) -> list[dict]:
     reproduced if the interval of mean d lies above 0, refuted if below, gated by ``premise``; the
     interval is read at each setting's Holm level within these claims (``stats.holm_family``)."""
     gates = Gates(**config["gates"])
+    runs, selection = data_["runs"], data_["selection"]
     out = []
-    for setting in [s["name"] for s in config["settings"]]:
-        sel = data_["selection"][setting]
-        prem = premise(data_["runs"], setting, gates)
-        base, ts = sel["baseline"]["test"]["ece"], sel["ts"]["test"]["ece"]
-        ls = sel["ls"]["test"]["ece"] if "ls" in sel else None
+    for setting in Runs(config["settings"]).column("name"):
+        sel = selection[setting]
+        prem = premise(runs, setting, gates)
+        base, ts = pick(sel, "baseline.test.ece"), pick(sel, "ts.test.ece")
+        ls = pick(sel, "ls.test.ece") if "ls" in sel else None
         entry = {"key": "table3", "setting": setting, "source": "Table 3",
                  "claim": "smoothing calibrates about as well as temperature scaling",
-                 "baseline": base, "ts": ts, "ls": ls, "eps": sel.get("ls", {}).get("eps"), "premise": prem}
+                 "baseline": base, "ts": ts, "ls": ls, "eps": pick(sel, "ls.eps", None), "premise": prem}
         if ls is None or len(base) < 2:
             out.append({**entry, "diff": None, "verdict": "not testable here"})
             continue

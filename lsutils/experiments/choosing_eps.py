@@ -23,6 +23,7 @@ import torch
 
 from lsutils import data, metrics, models, tasks, train
 from lsutils.results import declare
+from lsutils.table import Runs
 
 WEIGHTINGS = ("none", "balanced", "balanced_torch")
 LOWER_IS_BETTER = metrics.LOWER_IS_BETTER  # re-exported: the chapter imports it from here
@@ -96,20 +97,21 @@ def run_grid(cfg: ChoosingEpsConfig) -> list[tuple[Regime, str, str, float, int]
             for w in (r.weightings if t == "binary" else ("none",)) for e in r.eps_values for s in r.seeds]
 
 
-def _cell(runs: list[dict], split: str, regime: str, task: str, weighting: str, eps: float, metric: str) -> list:
+def _cell(runs: list[dict] | Runs, split: str, regime: str, task: str, weighting: str, eps: float,
+          metric: str) -> list:
     """``metric`` on ``split`` of every seed of one grid cell (ValueError if the cell has no runs)."""
-    vals = [r[split][metric] for r in runs
-            if (r["regime"], r["task"], r["weighting"], r["eps"]) == (regime, task, weighting, float(eps))]
+    cell = Runs(runs).where(regime=regime, task=task, weighting=weighting, eps=float(eps))
+    vals = cell.column(f"{split}.{metric}")
     if not vals:
         raise ValueError(f"no runs for regime={regime!r}, task={task!r}, weighting={weighting!r}, eps={eps}")
     return vals
 
 
-def _mean_val(runs: list[dict], regime: str, task: str, weighting: str, eps: float, metric: str) -> float:
+def _mean_val(runs: list[dict] | Runs, regime: str, task: str, weighting: str, eps: float, metric: str) -> float:
     return float(np.mean(_cell(runs, "val", regime, task, weighting, eps, metric)))
 
 
-def select(runs: list[dict], regime: str, task: str, metric: str, weightings, eps_values, *,
+def select(runs: list[dict] | Runs, regime: str, task: str, metric: str, weightings, eps_values, *,
            sequential: bool = False) -> tuple[str, float]:
     """(weighting, ε) with the best mean **validation** ``metric`` over seeds.
 
@@ -156,7 +158,7 @@ def choosing_eps(cfg: ChoosingEpsConfig, memo) -> dict:
 
 # ----------------------------------------------------------------------------- verdicts
 
-def mean_defined(runs: list[dict], regime: str, task: str, weighting: str, eps: float, metric: str,
+def mean_defined(runs: list[dict] | Runs, regime: str, task: str, weighting: str, eps: float, metric: str,
                  split: str = "test") -> float:
     """Mean over seeds of a metric; runs where it is undefined (precision of a run that predicts
     no positive: None or NaN) are left out."""
@@ -179,22 +181,24 @@ def claims(data_: dict, config: dict) -> list[dict]:
     * "tune class weights and ε jointly": always sound advice (a joint search contains the
       one-at-a-time one); the verdict says how many of the (regime, metric) choices it changed.
     """
-    runs = data_["runs"]
-    regimes = {r["name"]: r for r in config["regimes"]}
-    cells = [(r, w) for r in regimes for w in ("none", "balanced")]
+    runs = Runs(data_["runs"])
+    regimes = Runs(config["regimes"])
+    grids = dict(zip(regimes.column("name"), regimes.column("eps_values")))   # regime -> its ε
+    prevalence = config["prevalence"]
+    cells = [(r, w) for r in grids for w in ("none", "balanced")]
 
     def delta(regime, weighting, metric):
         return (mean_defined(runs, regime, "binary", weighting, 0.1, metric)
                 - mean_defined(runs, regime, "binary", weighting, 0.0, metric))
 
-    picks = [select(runs, r, "binary", "ece", (w,), regimes[r]["eps_values"])[1] for r, w in cells]
+    picks = [select(runs, r, "binary", "ece", (w,), grids[r])[1] for r, w in cells]
     checks = [sum(e == 0.1 for e in picks) > len(cells) / 2,
               sum(-0.02 <= delta(r, w, "auc") <= 0 for r, w in cells) > len(cells) / 2,
               sum(delta(r, w, "precision") > 0 for r, w in cells) > len(cells) / 2]
     guide = "holds" if all(checks) else "does not hold" if not any(checks) else "partly"
-    choices = [(r, m) for r in regimes for m in ("nll", "brier", "ece", "auc", "precision")]
-    differ = sum(select(runs, r, "binary", m, ("none", "balanced"), regimes[r]["eps_values"])
-                 != select(runs, r, "binary", m, ("none", "balanced"), regimes[r]["eps_values"], sequential=True)
+    choices = [(r, m) for r in grids for m in ("nll", "brier", "ece", "auc", "precision")]
+    differ = sum(select(runs, r, "binary", m, ("none", "balanced"), grids[r])
+                 != select(runs, r, "binary", m, ("none", "balanced"), grids[r], sequential=True)
                  for r, m in choices)
     if not differ:
         joint = "holds as advice, but changed nothing here"
@@ -202,7 +206,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
         joint = f"holds as advice; it changed {differ} of {len(choices)} choices"
     else:
         joint = "holds"
-    where = f"MLP, a {100 * config['prevalence']:g} %-positive binary task"
+    where = f"MLP, a {100 * prevalence:g} %-positive binary task"
     return [{"key": "guide", "source": "Tutorials", "where": where, "setting": where, "verdict": guide,
              "claim": "ε = 0.1 minimises ECE at a cost of about 0.01 AUC; precision at 0.5 rises"},
             {"key": "joint", "source": "Tutorials", "where": where, "setting": where, "verdict": joint,

@@ -22,6 +22,7 @@ from lsutils.experiments.accuracy_clustering import logit_gaps
 from lsutils.recipes import Network, build_network, cosine
 from lsutils.stats import mean_or_nan
 from lsutils.results import declare
+from lsutils.table import Runs, pick
 
 __all__ = ["CollapseConfig", "Gates", "collapse", "claims", "epochs_to", "censored_runs", "at_matched_nc1"]
 
@@ -118,6 +119,16 @@ def matched_level(runs: list[dict]) -> float:
     return max(r["curve"][-1]["nc1"] for r in runs)
 
 
+def _end(run: dict) -> dict:
+    """The run's last measurement: the end of training."""
+    return pick(run, "curve")[-1]
+
+
+def _by_seed(runs: Runs, alpha: float, value) -> dict[int, float]:
+    """``value(run)`` of the runs at ``alpha``, keyed by seed."""
+    return {seed: value(run) for seed, run in runs.where(alpha=alpha).by("seed").items()}
+
+
 # claim key -> the label of the chapter section that shows its evidence (lsutils.verdicts)
 SECTIONS = {key: "sec-collapse-trained" for key in ("guo_nc1", "guo_nc2", "guo_matched")}
 
@@ -127,23 +138,23 @@ def claims(data_: dict, config: dict) -> list[dict]:
     matched NC1; each read off its interval at its Holm level within these claims
     (``stats.holm_family``). "Sooner" is judged in ``accuracy_clustering`` alone."""
     g = Gates(**config["gates"])
-    runs = data_["runs"]
     a0, a1 = (float(a) for a in config["alphas"][:2])
-    worst = min(r["curve"][-1]["accuracy"] for r in runs)
+    arch = pick(config, "network.arch")
+    runs = Runs(data_["runs"])
+    worst = min(pick(_end(r), "accuracy") for r in runs)
     prem = {"min_train_accuracy": worst, "fits": worst >= g.train_accuracy, "met": worst >= g.train_accuracy}
-    level = matched_level(runs)
-    specs = [("guo_nc1", "smoothing ends with stronger NC1", "final NC1", lambda r: r["curve"][-1]["nc1"]),
-             ("guo_nc2", "… and stronger NC2", "final NC2 (equiangularity)", lambda r: r["curve"][-1]["nc2"]),
+    level = matched_level(runs.rows)
+    specs = [("guo_nc1", "smoothing ends with stronger NC1", "final NC1", lambda r: pick(_end(r), "nc1")),
+             ("guo_nc2", "… and stronger NC2", "final NC2 (equiangularity)", lambda r: pick(_end(r), "nc2")),
              ("guo_matched", f"… and stronger NC2 at matched NC1 (= {level:.2f})", "NC2 at matched NC1",
               lambda r: at_matched_nc1(r, level))]
     out = []
     for key, statement, measure, value in specs:
-        x = {r["seed"]: value(r) for r in runs if r["alpha"] == a0}
-        y = {r["seed"]: value(r) for r in runs if r["alpha"] == a1}
+        x, y = _by_seed(runs, a0, value), _by_seed(runs, a1, value)
         seeds = [s for s in sorted(set(x) & set(y)) if np.isfinite(x[s]) and np.isfinite(y[s])]
         a, b = [x[s] for s in seeds], [y[s] for s in seeds]
         diff, verdict = stats.judge_paired(a, b, prem["met"], "effect", -1)
-        out.append({"key": key, "source": "Guo et al. (2025)", "claim": statement, "arch": config["network"]["arch"],
+        out.append({"key": key, "source": "Guo et al. (2025)", "claim": statement, "arch": arch,
                     "measure": measure, "hard": mean_or_nan(a), "smoothed": mean_or_nan(b), "diff": diff, "verdict": verdict,
                     "premise": prem, "kind": "effect", "expected_sign": -1})
     return stats.holm_family(out)

@@ -34,6 +34,7 @@ from lsutils import data, distill, models, stats, train
 from lsutils.recipes import Network, build_network, cosine, paper_resnet
 from lsutils.stats import mean_or_nan
 from lsutils.results import declare
+from lsutils.table import Runs, pick
 
 __all__ = ["DistillationConfig", "Gates", "distillation", "claims", "premise", "matched_temperature",
            "gamma_at", "teacher_seed", "departure"]
@@ -305,56 +306,67 @@ SECTIONS = {"fig5_teacher": "sec-dist-verdicts", "fig5_matched": "sec-dist-verdi
             "chandrasegaran_hinton": "sec-dist-beyond"}
 
 
-def select(runs: list[dict], role: str, alpha: float, temperature: float | None = None) -> dict[int, dict]:
-    """{seed: run} of one role, teacher α and (if given) temperature."""
-    return {r["seed"]: r for r in runs if r["role"] == role and r["alpha"] == alpha
-            and (temperature is None or r.get("temperature") == temperature)}
+def arm(role: str, alpha: float, temperature: float | None = None) -> dict:
+    """One arm of a comparison as a ``Runs.where`` selection: the runs of one role, teacher α
+    and (if given) temperature, ``runs.where(arm("student", 0.0, 4.0))``."""
+    chosen = {"role": role, "alpha": alpha}
+    if temperature is not None:
+        chosen["temperature"] = temperature
+    return chosen
+
+
+def select(runs: Runs | list[dict], role: str, alpha: float, temperature: float | None = None) -> dict[int, dict]:
+    """{seed: run} of one arm (``arm``)."""
+    return Runs(runs).where(arm(role, alpha, temperature)).by("seed")
 
 
 def accuracy(run: dict, split: str = "test") -> float:
-    return 100 * run[split]["accuracy"]
+    return 100 * pick(run, f"{split}.accuracy")
 
 
-def _paired(a: dict[int, dict], b: dict[int, dict], value=accuracy) -> tuple[list[float], list[float]]:
-    seeds = sorted(set(a) & set(b))
-    return [value(a[s]) for s in seeds], [value(b[s]) for s in seeds]
+def _paired(runs: Runs, a: dict, b: dict) -> tuple[list[float], list[float]]:
+    """Test accuracy (%) of arms ``a`` and ``b`` (``arm``), paired by seed."""
+    x, y = runs.paired("test.accuracy", a, b)
+    return [100 * v for v in x], [100 * v for v in y]
 
 
-def _mean_over_alphas(runs, smoothed, pick_a, pick_b) -> tuple[list[float], list[float]]:
-    """Per seed, the mean over smoothed α of two arms: one paired pair of lists."""
-    seeds = sorted({r["seed"] for r in runs if r["role"] != "teacher"})
+def _mean_over_alphas(runs: Runs, smoothed, arm_a, arm_b) -> tuple[list[float], list[float]]:
+    """Per seed, the mean over smoothed α of two arms (``arm_a(α)``, ``arm_b(α)``: ``arm``
+    selections): one paired pair of lists. An α counts for a seed where both arms have a run of
+    that seed with a test result (a student at a matched γ out of range has none)."""
+    tested = Runs(r for r in runs if "test" in r)
+    arms = [(tested.where(arm_a(al)).by("seed"), tested.where(arm_b(al)).by("seed")) for al in smoothed]
     xs, ys = [], []
-    for s in seeds:
-        a = [pick_a(al).get(s) for al in smoothed]
-        b = [pick_b(al).get(s) for al in smoothed]
-        pairs = [(u, v) for u, v in zip(a, b) if u is not None and v is not None and "test" in u and "test" in v]
+    for s in sorted(tested.distinct("seed")):
+        pairs = [(a[s], b[s]) for a, b in arms if s in a and s in b]
         if pairs:
             xs.append(sum(accuracy(u) for u, _ in pairs) / len(pairs))
             ys.append(sum(accuracy(v) for _, v in pairs) / len(pairs))
     return xs, ys
 
 
-def best_on_validation(groups: dict) -> object:
+def best_on_validation(groups: dict[object, Runs]) -> object:
     """The key whose runs have the highest mean validation accuracy."""
-    return max(groups, key=lambda k: sum(accuracy(r, "val") for r in groups[k].values()) / max(len(groups[k]), 1))
+    return max(groups, key=lambda k: sum(accuracy(r, "val") for r in groups[k]) / max(len(groups[k]), 1))
 
 
-def transfer_premise(runs: list[dict], config: dict) -> dict:
+def transfer_premise(runs: Runs | list[dict], config: dict) -> dict:
     """Does distillation transfer something beyond smoothing? The hard teacher's student at the
     T chosen on validation against the student trained directly with the α chosen on validation
     (α = 0 included), paired by seed: ``diff`` (the 95 % interval of hard-teacher student minus
     direct) and ``met`` (mean ≥ ``Gates.transfer_margin`` and low > 0)."""
     g = Gates(**config["gates"])
-    t = best_on_validation({float(x): select(runs, "student", 0.0, float(x)) for x in config["temperatures"]})
-    a = best_on_validation({float(x): select(runs, "direct", float(x)) for x in config["alphas"]})
-    direct, distilled = _paired(select(runs, "direct", a), select(runs, "student", 0.0, t))
+    runs = Runs(runs)
+    t = best_on_validation({float(x): runs.where(arm("student", 0.0, float(x))) for x in config["temperatures"]})
+    a = best_on_validation({float(x): runs.where(arm("direct", float(x))) for x in config["alphas"]})
+    direct, distilled = _paired(runs, arm("direct", a), arm("student", 0.0, t))
     diff = stats.paired_difference(direct, distilled) if len(direct) >= 2 else None
     return {"temperature": t, "alpha": a, "direct": mean_or_nan(direct), "distilled": mean_or_nan(distilled), "diff": diff,
             "margin": g.transfer_margin,
             "met": diff is not None and diff["mean"] >= g.transfer_margin and diff["low"] > 0}
 
 
-def premise(runs: list[dict], config: dict) -> dict:
+def premise(runs: Runs | list[dict], config: dict) -> dict:
     """The premises measured (``Gates``): every teacher fits its training images (a smoothed α
     whose teacher misses is listed in ``excluded`` and left out of every claim), the hard teacher
     is confident (γ at T = 1) and beats the student alone by the margin, the student alone fits
@@ -362,23 +374,24 @@ def premise(runs: list[dict], config: dict) -> dict:
     ``teachers_met``: the teacher premises alone (what "smoothing improves the teacher" needs);
     ``met``: all of them (what every claim about students needs)."""
     g = Gates(**config["gates"])
-    hard = list(select(runs, "teacher", 0.0).values())
-    alone = list(select(runs, "direct", 0.0).values())
-    fit = {float(a): min(r["train"]["accuracy"] for r in select(runs, "teacher", float(a)).values())
-           for a in config["alphas"] if select(runs, "teacher", float(a))}
-    gamma_hard = mean_or_nan([r["gamma"]["1"] for r in hard])
-    gap = mean_or_nan([accuracy(r) for r in hard]) - mean_or_nan([accuracy(r) for r in alone])
-    student_fit = min((r["train"]["accuracy"] for r in alone), default=math.nan)
-    out = {"teacher_train_accuracy": fit, "fits": fit.get(0.0, 0.0) >= g.train_accuracy,
-           "gamma_hard": gamma_hard, "confident": gamma_hard <= g.gamma_hard,
-           "teacher_gap": gap, "teacher_better": gap >= g.teacher_margin,
-           "student_train_accuracy": student_fit, "student_fits": student_fit >= g.student_fit,
-           "transfer": transfer_premise(runs, config),
-           "excluded": [a for a, acc in fit.items() if a > 0 and acc < g.train_accuracy]}
-    out["teachers_met"] = out["fits"]
-    out["met"] = (out["fits"] and out["confident"] and out["teacher_better"] and out["student_fits"]
-                  and out["transfer"]["met"])
-    return out
+    runs = Runs(runs)
+    hard, alone = runs.where(arm("teacher", 0.0)), runs.where(arm("direct", 0.0))
+    teachers = {float(a): runs.where(arm("teacher", float(a))) for a in config["alphas"]}
+    fit = {a: min(group.column("train.accuracy")) for a, group in teachers.items() if group}
+    gamma_hard = mean_or_nan(hard.column("gamma.1"))
+    gap = hard.mean("test.accuracy", 100) - alone.mean("test.accuracy", 100)
+    student_fit = min(alone.column("train.accuracy"), default=math.nan)
+    fits, confident = fit.get(0.0, 0.0) >= g.train_accuracy, gamma_hard <= g.gamma_hard
+    teacher_better, student_fits = gap >= g.teacher_margin, student_fit >= g.student_fit
+    transfer = transfer_premise(runs, config)
+    return {"teacher_train_accuracy": fit, "fits": fits,
+            "gamma_hard": gamma_hard, "confident": confident,
+            "teacher_gap": gap, "teacher_better": teacher_better,
+            "student_train_accuracy": student_fit, "student_fits": student_fits,
+            "transfer": transfer,
+            "excluded": [a for a, acc in fit.items() if a > 0 and acc < g.train_accuracy],
+            "teachers_met": fits,
+            "met": fits and confident and teacher_better and student_fits and transfer["met"]}
 
 
 def claims(data_: dict, config: dict) -> list[dict]:
@@ -388,7 +401,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
     Where the preset departs from the paper's setup (``departure``) what would refute a claim
     reads "not seen at this scale (…)"."""
     g = Gates(**config["gates"])
-    runs = data_["runs"]
+    runs = Runs(data_["runs"])
     prem = premise(runs, config)
     smoothed = [float(a) for a in config["alphas"] if a > 0 and float(a) not in prem["excluded"]]
     common = {"measure": "test accuracy (points)", "premise": prem, "departure": departure(config)}
@@ -398,29 +411,28 @@ def claims(data_: dict, config: dict) -> list[dict]:
                  "smoothed": math.nan,
                  "diff": None, "verdict": "premise not met", **common}]
     t_high = float(config["high_temperature"])
-    best_alpha = best_on_validation({a: select(runs, "teacher", a) for a in smoothed})
-    best_t = best_on_validation({float(t): select(runs, "student", 0.0, float(t)) for t in config["temperatures"]})
-    best_s = best_on_validation({a: select(runs, "student", a, 1.0) for a in smoothed})
+    best_alpha = best_on_validation({a: runs.where(arm("teacher", a)) for a in smoothed})
+    best_t = best_on_validation({float(t): runs.where(arm("student", 0.0, float(t))) for t in config["temperatures"]})
+    best_s = best_on_validation({a: runs.where(arm("student", a, 1.0)) for a in smoothed})
     h_lo, h_hi = (float(t) for t in (config["hinton_temperatures"][0], config["hinton_temperatures"][-1]))
     specs = [
         ("fig5_teacher", "Figure 5", f"smoothing improves the teacher (best α = {best_alpha:g} on validation)",
-         "effect", +1, _paired(select(runs, "teacher", 0.0), select(runs, "teacher", best_alpha))),
+         "effect", +1, _paired(runs, arm("teacher", 0.0), arm("teacher", best_alpha))),
         ("fig5_matched", "Figure 5", "at equal γ the hard teacher's student beats the smoothed teacher's",
-         "effect", -1, _mean_over_alphas(runs, smoothed, lambda a: select(runs, "matched", a),
-                                         lambda a: select(runs, "student", a, 1.0))),
+         "effect", -1, _mean_over_alphas(runs, smoothed, lambda a: arm("matched", a),
+                                         lambda a: arm("student", a, 1.0))),
         ("fig5_best", "Figure 5",
          f"the hard teacher's best student (T = {best_t:g}) beats the best smoothed teacher's (α = {best_s:g})",
-         "effect", -1, _paired(select(runs, "student", 0.0, best_t), select(runs, "student", best_s, 1.0))),
+         "effect", -1, _paired(runs, arm("student", 0.0, best_t), arm("student", best_s, 1.0))),
         ("shen", "Shen et al. (2021)", "a smoothed teacher's student is not worse (both at T = 1)",
-         "harm", None, _paired(select(runs, "student", 0.0, 1.0), select(runs, "student", best_s, 1.0))),
+         "harm", None, _paired(runs, arm("student", 0.0, 1.0), arm("student", best_s, 1.0))),
         ("chandrasegaran", "Chandrasegaran et al. (2022)",
          f"smoothed teachers distil better at T = 1 than at T = {t_high:g} (paper's form)", "effect", -1,
-         _mean_over_alphas(runs, smoothed, lambda a: select(runs, "student", a, 1.0),
-                           lambda a: select(runs, "student", a, t_high))),
+         _mean_over_alphas(runs, smoothed, lambda a: arm("student", a, 1.0), lambda a: arm("student", a, t_high))),
         ("chandrasegaran_hinton", "Chandrasegaran et al. (2022)",
          f"… and with standard distillation (T² factor, β = {config['hinton_beta']:g}), T = {h_lo:g} vs {h_hi:g}",
-         "effect", -1, _mean_over_alphas(runs, smoothed, lambda a: select(runs, "hinton", a, h_lo),
-                                         lambda a: select(runs, "hinton", a, h_hi))),
+         "effect", -1, _mean_over_alphas(runs, smoothed, lambda a: arm("hinton", a, h_lo),
+                                         lambda a: arm("hinton", a, h_hi))),
     ]
     out = []
     for key, source, statement, kind, sign, (a, b) in specs:

@@ -31,6 +31,7 @@ from lsutils import data, geometry, info, stats, train
 from lsutils.recipes import Network, build_network, cosine
 from lsutils.stats import mean_or_nan
 from lsutils.results import declare
+from lsutils.table import Runs, pick
 
 __all__ = ["InformationConfig", "Gates", "shifted_logits", "draw_copies", "information_samples", "information",
            "departure", "claims", "excess", "premise", "design_rows", "PILOT"]
@@ -219,8 +220,14 @@ def excess(point: dict, large: bool = True) -> float:
     return mi - null - math.log(2)
 
 
-def _by_seed(runs, alpha, value) -> dict[int, float]:
-    return {r["seed"]: value(r) for r in runs if r["alpha"] == alpha}
+def _end(run: dict) -> dict:
+    """The run's last evaluation: the end of training."""
+    return pick(run, "curve")[-1]
+
+
+def _by_seed(runs: Runs, alpha: float, value) -> dict[int, float]:
+    """``value(run)`` of the runs at ``alpha``, keyed by seed."""
+    return {seed: value(run) for seed, run in runs.where(alpha=alpha).by("seed").items()}
 
 
 def departure(config: dict) -> str:
@@ -239,11 +246,12 @@ def premise(data_: dict, config: dict) -> dict:
     augmentation at least the gate, at the end of training. The accuracies under d and on the
     whole training set are given beside it."""
     g = Gates(**config["gates"])
-    acc = [r["accuracy"] for r in data_["runs"]]
-    worst = min(a["pool"] for a in acc)
-    return {"min_pool_accuracy": worst, "min_pool_accuracy_augmented": min(a["pool_augmented"] for a in acc),
-            "min_train_accuracy": min(a["train"] for a in acc),
-            "min_train_accuracy_augmented": min(a["train_augmented"] for a in acc),
+    runs = Runs(data_["runs"])
+    worst = min(runs.column("accuracy.pool"))
+    return {"min_pool_accuracy": worst,
+            "min_pool_accuracy_augmented": min(runs.column("accuracy.pool_augmented")),
+            "min_train_accuracy": min(runs.column("accuracy.train")),
+            "min_train_accuracy_augmented": min(runs.column("accuracy.train_augmented")),
             "gate": g.pool_accuracy, "fits": worst >= g.pool_accuracy, "met": worst >= g.pool_accuracy}
 
 
@@ -258,17 +266,17 @@ def claims(data_: dict, config: dict) -> list[dict]:
     the paper's training set (``departure``) what would refute a claim reads "not seen at this
     scale (…)"."""
     g = Gates(**config["gates"])
-    runs = data_["runs"]
+    runs = Runs(data_["runs"])
     a0, a1 = (float(a) for a in config["alphas"])
     prem = premise(data_, config)
     L, L_large = config["copies"], config["copies_large"]
     specs = [
         ("fig6_lower", f"smoothing lowers Î at the end of training (L = {L})", "effect",
-         lambda r: r["curve"][-1]["mi"], a0),
+         lambda r: pick(_end(r), "mi"), a0),
         ("fig6_lower_large", f"smoothing lowers Î at the end of training (L = {L_large})", "effect",
-         lambda r: r["curve"][-1]["mi_large"], a0),
+         lambda r: pick(_end(r), "mi_large"), a0),
         ("fig6_log2", f"with smoothing Î falls to log 2, the class alone (L = {L_large}, minus its null)",
-         "equivalence", lambda r: excess(r["curve"][-1]), None),
+         "equivalence", lambda r: excess(_end(r)), None),
     ]
     out = []
     for key, statement, kind, value, control in specs:
@@ -277,7 +285,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
         seeds = sorted(set(a_map) & set(b_map))
         a, b = [a_map[s] for s in seeds], [b_map[s] for s in seeds]
         diff, verdict = stats.judge_paired(a, b, prem["met"], kind, -1, g.log2_margin)
-        out.append({"key": key, "source": "Figure 6", "claim": statement, "arch": config["network"]["arch"],
+        out.append({"key": key, "source": "Figure 6", "claim": statement, "arch": pick(config, "network.arch"),
                     "measure": "nats", "hard": mean_or_nan(a), "smoothed": mean_or_nan(b), "diff": diff, "verdict": verdict,
                     "premise": prem, "kind": kind, "departure": departure(config),
                     **({"margin": g.log2_margin} if kind == "equivalence" else {"expected_sign": -1})})

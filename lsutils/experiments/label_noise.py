@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from lsutils import data, metrics, models, tasks, train
 from lsutils.results import declare
+from lsutils.table import Runs, pick
 
 
 @dataclass(frozen=True)
@@ -171,18 +172,18 @@ SETTINGS = {"full": "label_noise", "small": "label_noise_small"}
 SECTIONS = {"tolerance": "sec-noise-verdicts", "wei": "sec-noise-verdicts"}
 
 
-def accuracy(runs: list[dict], protocol: str, rate: float, eps: float) -> float | None:
+def accuracy(runs: list[dict] | Runs, protocol: str, rate: float, eps: float) -> float | None:
     """Mean clean test accuracy (%) over the seeds of (``protocol``, η = ``rate``, ``eps``)
     that did not diverge; ``None`` if every one diverged. Raises ``ValueError`` for a cell
     the runs do not hold."""
-    cell = [r for r in runs if (r["protocol"], r["noise"], r["eps"]) == (protocol, rate, eps)]
+    cell = Runs(runs).where(protocol=protocol, noise=rate, eps=eps)
     if not cell:
         raise ValueError(f"runs hold no run for protocol={protocol!r}, rate={rate!r}, eps={eps!r}")
-    ok = [r["test"]["accuracy"] for r in cell if not r["diverged"]]
+    ok = cell.where(diverged=False).column("test.accuracy")
     return 100 * sum(ok) / len(ok) if ok else None
 
 
-def best_eps(runs: list[dict], protocol: str, rate: float, candidates) -> float | None:
+def best_eps(runs: list[dict] | Runs, protocol: str, rate: float, candidates) -> float | None:
     """The ε of ``candidates`` with the highest ``accuracy`` (the first on a tie), among those
     with a run that did not diverge; ``None`` if none has one."""
     ok = [e for e in candidates if accuracy(runs, protocol, rate, e) is not None]
@@ -213,9 +214,9 @@ def claims(data_: dict, config: dict) -> list[dict]:
     if missing:
         raise ValueError(f"data_ and config must map each of {list(SETTINGS.values())} to its stored "
                          f"data and config; missing {missing}")
-    runs = {s: data_[name]["runs"] for s, name in SETTINGS.items()}
-    rates = {s: [float(r) for r in config[name]["noise_rates"]] for s, name in SETTINGS.items()}
-    eps = {s: [float(e) for e in config[name]["eps_values"]] for s, name in SETTINGS.items()}
+    runs = {s: Runs(pick(data_, f"{name}.runs")) for s, name in SETTINGS.items()}
+    rates = {s: [float(r) for r in pick(config, f"{name}.noise_rates")] for s, name in SETTINGS.items()}
+    eps = {s: [float(e) for e in pick(config, f"{name}.eps_values")] for s, name in SETTINGS.items()}
 
     def acc(s, protocol, rate, e):
         return accuracy(runs[s], protocol, rate, e)

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from lsutils import data, models, train
 from lsutils.results import declare
+from lsutils.table import Runs, pick
 
 
 @dataclass(frozen=True)
@@ -203,18 +204,25 @@ def claims(data_: dict, config: dict) -> list[dict]:
 
     if not isinstance(data_, dict) or not {"runs", "churn"} <= set(data_):
         raise ValueError("data_ must be the stored data of the myths experiment (runs, churn)")
-    k = data.DATASETS[config["dataset"]].num_classes
-    by = {(r["convention"], float(r["eps"]), r["seed"]): r for r in data_["runs"]}
+    dataset, seeds = config["dataset"], config["sweep_seeds"]
+    sweep = [float(e) for e in config["sweep_eps"]]
+    convention_eps = config["convention_eps"]
+    k = data.DATASETS[dataset].num_classes
+    runs = Runs(data_["runs"])
 
-    def metric(convention, eps, key, seeds=None):
-        rows = [by[(convention, float(eps), s)]["test"][key] for s in seeds or config["sweep_seeds"]]
-        return float(np.mean(rows))
+    def metric(convention, eps, key):
+        """Mean over the sweep seeds of the test metric ``key`` at (``convention``, ``eps``)."""
+        by_seed = runs.where(convention=convention, eps=float(eps)).by("seed")
+        return float(np.mean([pick(by_seed[s], f"test.{key}") for s in seeds]))
+
+    def mean_flips(group):
+        """Mean number of changed test predictions over the churn pairs of ``group``."""
+        return float(np.mean(Runs(pick(data_, f"churn.{group}")).column("differ")))
 
     # the argmax
-    churn, n_test = data_["churn"], data_["churn"]["n_test"]
-    churn_eps = float(np.mean([p["differ"] for p in churn["same_seed_eps"]])) / n_test
-    churn_seed = float(np.mean([p["differ"] for p in churn["seed_only_eps0"]])) / n_test
-    sweep = [float(e) for e in config["sweep_eps"]]
+    n_test = pick(data_, "churn.n_test")
+    churn_eps = mean_flips("same_seed_eps") / n_test
+    churn_seed = mean_flips("seed_only_eps0") / n_test
     at_optimum = all(theory.logit_gap(k, e) > 0 for e in [*sweep, 0.99])
     argmax = ("does not hold" if not at_optimum else "holds" if churn_eps == 0
               else "partly — holds at the optimum, not in a trained network")
@@ -260,12 +268,12 @@ def claims(data_: dict, config: dict) -> list[dict]:
     # the two conventions
     apart = theory.max_confidence(2, 0.1) - theory.max_confidence(2, 0.1, "others") >= 0.01
     measured = all(metric("uniform", e, "mean_confidence") > metric("others", e, "mean_confidence")
-                   for e in config["convention_eps"])
+                   for e in convention_eps)
     conventions = ("does not hold — the two conventions are different targets: far apart for small K, "
                    f"close for K = {k}" if apart and measured
                    else "holds" if not (apart or measured) else "partly")
 
-    net = "MLP, Fashion-MNIST" if config["dataset"] == "fashion_mnist" else f"MLP, {config['dataset']}"
+    net = "MLP, Fashion-MNIST" if dataset == "fashion_mnist" else f"MLP, {dataset}"
     row = [("argmax", "smoothing never changes the argmax", f"{net}; the optimum", argmax),
            ("underfit", "too large ε underfits", net, underfit),
            ("many_classes", "smoothing is negligible for many classes", "theory, K = 10 to 32 000", many),

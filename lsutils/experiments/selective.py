@@ -19,6 +19,7 @@ from lsutils import data, selective, stats, train
 from lsutils.recipes import Network, build_network, cosine
 from lsutils.stats import mean_or_nan
 from lsutils.results import declare
+from lsutils.table import Runs
 
 __all__ = ["SelectiveConfig", "Gates", "selective_classification", "claims", "COVERAGES"]
 
@@ -112,14 +113,11 @@ def selective_classification(cfg: SelectiveConfig, memo) -> dict:
 
 # ----------------------------------------------------------------------------- verdicts
 
-def by_seed(runs: list[dict], alpha: float, value) -> dict[int, float]:
-    return {r["seed"]: value(r) for r in runs if r["alpha"] == alpha}
-
-
-def _pair(runs, a0, a1, va, vb=None):
-    x, y = by_seed(runs, a0, va), by_seed(runs, a1, vb or va)
-    seeds = sorted(set(x) & set(y))
-    return [x[s] for s in seeds], [y[s] for s in seeds]
+def _arms(runs: Runs, score: str, measure: str, alpha: float) -> tuple[list, list]:
+    """``measure`` of ``score`` ("msp", "pnorm") at α = 0 and at ``alpha``, paired by seed. A
+    measure's name may hold a dot ("risk@0.2"), so it is read from the score's dict of measures."""
+    hard, smoothed = runs.paired(f"scores.{score}", {"alpha": 0.0}, {"alpha": alpha})
+    return [s[measure] for s in hard], [s[measure] for s in smoothed]
 
 
 # claim key -> the label of the chapter section that shows its evidence (lsutils.verdicts)
@@ -133,23 +131,25 @@ def claims(data_: dict, config: dict) -> list[dict]:
     the margin of (or below) the unsmoothed network's under MSP. Each is read off its interval at
     its Holm level within these claims (``stats.holm_family``)."""
     g = Gates(**config["gates"])
-    runs = data_["runs"]
-    fit = {float(a): min(r["accuracy"]["train"] for r in runs if r["alpha"] == a) for a in config["alphas"]}
-    msp = lambda key: lambda r: r["scores"]["msp"][key]  # noqa: E731
+    alphas = [float(a) for a in config["alphas"]]
+    runs = Runs(data_["runs"])
+    fit = {a: min(runs.where(alpha=a).column("accuracy.train")) for a in alphas}
     out = []
-    for a1 in [float(a) for a in config["alphas"] if a > 0]:
+    for a1 in [a for a in alphas if a > 0]:
         worst = min(fit[0.0], fit[a1])   # both arms of the comparison must fit their training images
         prem = {"min_train_accuracy": worst, "train_accuracy": fit, "fits": worst >= g.train_accuracy,
                 "met": worst >= g.train_accuracy}
+        msp_aurc, pnorm_aurc = _arms(runs, "msp", "aurc", a1), _arms(runs, "pnorm", "aurc", a1)
+        # the smoothed network under the p-norm score against the unsmoothed one under MSP, on −AURC
+        recovered = [-v for v in msp_aurc[0]], [-v for v in pnorm_aurc[1]]
         specs = [
-            ("xia_aurc", "smoothing raises AURC under MSP", "AURC (%)", "effect", +1, _pair(runs, 0.0, a1, msp("aurc"))),
+            ("xia_aurc", "smoothing raises AURC under MSP", "AURC (%)", "effect", +1, msp_aurc),
             ("xia_eaurc", "… also at matched accuracy (E-AURC)", "E-AURC (%)", "effect", +1,
-             _pair(runs, 0.0, a1, msp("e_aurc"))),
+             _arms(runs, "msp", "e_aurc", a1)),
             ("xia_low", "the damage is at low coverage", "risk at 20 % coverage (%)", "effect", +1,
-             _pair(runs, 0.0, a1, msp("risk@0.2"))),
+             _arms(runs, "msp", "risk@0.2", a1)),
             ("xia_fix", "normalised logits recover it (smoothed, p-norm vs unsmoothed, MSP)", "− AURC (%)", "harm",
-             None, _pair(runs, 0.0, a1, lambda r: -r["scores"]["msp"]["aurc"],
-                         lambda r: -r["scores"]["pnorm"]["aurc"])),
+             None, recovered),
         ]
         for key, statement, measure, kind, sign, (a, b) in specs:
             diff, verdict = stats.judge_paired(a, b, prem["met"], kind, sign, g.aurc_margin)

@@ -22,6 +22,7 @@ from lsutils import data, geometry, models, stats, train
 from lsutils.recipes import Network, cosine
 from lsutils.stats import mean_or_nan
 from lsutils.results import declare
+from lsutils.table import Runs
 
 __all__ = ["TransferConfig", "Gates", "departure", "transfer", "claims", "linear_probe", "knn_probe", "digits_28"]
 
@@ -179,26 +180,25 @@ def claims(data_: dict, config: dict) -> list[dict]:
     source classes cannot show ImageNet's mechanism, so what would refute a claim reads "not seen
     at this scale (``departure``)"."""
     g = Gates(**config["gates"])
-    runs = data_["runs"]
-    fit = {float(a): min(r["accuracy"]["train"] for r in runs if r["alpha"] == a) for a in config["alphas"]}
-    specs = [("kornblith_r2", "smoothing raises class separation R²", "R² (source test)", +1, lambda r: r["r2"]),
+    alphas = [float(a) for a in config["alphas"]]
+    runs = Runs(data_["runs"])
+    fit = {a: min(runs.where(alpha=a).column("accuracy.train")) for a in alphas}
+    # (key, claim, measure, expected sign, column, scale of the column)
+    specs = [("kornblith_r2", "smoothing raises class separation R²", "R² (source test)", +1, "r2", 1),
              ("kornblith_linear", "… and lowers linear transfer", "linear probe, other classes (%)", -1,
-              lambda r: 100 * r["target"]["linear"]["test"]),
-             ("kornblith_knn", "… and k-NN transfer", "k-NN, other classes (%)", -1,
-              lambda r: 100 * r["target"]["knn"]["test"])]
+              "target.linear.test", 100),
+             ("kornblith_knn", "… and k-NN transfer", "k-NN, other classes (%)", -1, "target.knn.test", 100)]
     if config["digits"]:
         specs.append(("kornblith_digits", "… also to another data set", "linear probe, digits (%)", -1,
-                      lambda r: 100 * r["digits"]["linear"]["test"]))
+                      "digits.linear.test", 100))
     out = []
-    for a1 in [float(a) for a in config["alphas"] if a > 0]:
+    for a1 in [a for a in alphas if a > 0]:
         worst = min(fit[0.0], fit[a1])   # both arms of the comparison must fit their training images
         prem = {"min_train_accuracy": worst, "train_accuracy": fit, "fits": worst >= g.train_accuracy,
                 "met": worst >= g.train_accuracy}
-        for key, statement, measure, sign, value in specs:
-            x = {r["seed"]: value(r) for r in runs if r["alpha"] == 0.0}
-            y = {r["seed"]: value(r) for r in runs if r["alpha"] == a1}
-            seeds = sorted(set(x) & set(y))
-            a, b = [x[s] for s in seeds], [y[s] for s in seeds]
+        for key, statement, measure, sign, column, scale in specs:
+            hard, smoothed = runs.paired(column, {"alpha": 0.0}, {"alpha": a1})
+            a, b = [scale * v for v in hard], [scale * v for v in smoothed]
             diff, verdict = stats.judge_paired(a, b, prem["met"], "effect", sign)
             out.append({"key": key, "alpha": a1, "source": "Kornblith et al. (2021)", "claim": statement,
                         "arch": f"α = {a1:g}", "measure": measure, "hard": mean_or_nan(a), "smoothed": mean_or_nan(b),
