@@ -276,6 +276,44 @@ def numbered_table(caption: str, name: str, header: Sequence[str], rows: Iterabl
     return f"{fence}{{table}} {caption}\n:name: {name}\n\n{md_table(header, rows, align)}\n{fence}"
 
 
+DATA_TITLES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "cifar10": "CIFAR-10",
+               "cifar100": "CIFAR-100"}
+"""Data sets by the names their authors gave them (configs store the loader's names)."""
+
+
+def setting_text(value: object) -> str:
+    """A config value as a reader reads it: numbers in the book's style (``fmt_number``, as few
+    digits as they need), tuples as comma-separated lists ("—" when empty), booleans as yes/no,
+    data sets by their titles (``DATA_TITLES``)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (tuple, list)):
+        return ", ".join(setting_text(v) for v in value) or "—"
+    if isinstance(value, numbers.Real):
+        return fmt_number(value, None)
+    if isinstance(value, str):
+        return DATA_TITLES.get(value, value)
+    raise ValueError(f"value must be a number, string, bool or a tuple of them, got {type(value).__name__}")
+
+
+def config_table(config: object, fields: dict[str, str], caption: str, name: str) -> str:
+    """A numbered "what is run" table of a frozen experiment config (``Result.spec``): one row per
+    ``fields`` entry, the dotted attribute path of a setting mapped to its label in the chapter
+    (``setting_text`` writes the value; a training-set size of 0 reads "all")."""
+    if not fields:
+        raise ValueError("fields must name at least one setting (path -> label)")
+    rows = []
+    for path, label in fields.items():
+        value = config
+        for part in path.split("."):
+            if not hasattr(value, part):
+                raise ValueError(f"fields: the config has no setting {path!r}")
+            value = getattr(value, part)
+        all_images = path.endswith(("train_size", "size")) and value == 0
+        rows.append([label, "all" if all_images else setting_text(value)])
+    return numbered_table(caption, name, ["setting", "value"], rows, align="ll")
+
+
 def claim_rows(claims: Iterable[dict], digits: int = 2) -> list[list[str]]:
     """Rows (claim, network, α = 0, α = 0.1, Δ [interval] at its confidence, verdict) of ``claims``
     as the experiments' ``claims()`` return them (``claim_interval``: Holm-adjusted where judged)."""

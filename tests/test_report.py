@@ -194,3 +194,29 @@ def test_every_verdict_style_has_its_own_colour_in_book_css():
     used = {"#%02x%02x%02x" % tuple(int(v) for v in m) for m in re.findall(r"rgba?\((\d+), ?(\d+), ?(\d+)", text)}
     used |= {c.lower() for c in re.findall(r"#[0-9a-fA-F]{6}", text)}
     assert colours["verdict-notseen"] not in used
+
+
+def test_config_table_reads_the_declared_config():
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Train:
+        epochs: float = 100.0
+        lr: float = 0.05
+        flip: bool = False
+
+    @dataclass(frozen=True)
+    class Cfg:
+        hidden: tuple = (1200, 1200)
+        eps: tuple = (-0.1, 0.0)
+        train: Train = Train()
+
+    table = report.config_table(Cfg(), {"hidden": "hidden units", "train.epochs": "epochs", "eps": "ε",
+                                        "train.flip": "flips"}, "What is run.", "tbl-x")
+    assert "| hidden units | 1200, 1200 |" in table and "| epochs | 100 |" in table
+    assert "| ε | \u22120.1, 0 |" in table and "| flips | no |" in table and ":name: tbl-x" in table
+    assert report.setting_text(()) == "—" and report.setting_text("fashion_mnist") == "Fashion-MNIST"
+    with pytest.raises(ValueError, match="train.lr2"):
+        report.config_table(Cfg(), {"train.lr2": "lr"}, "c", "tbl-x")
+    with pytest.raises(ValueError, match="value"):
+        report.setting_text({"a": 1})
