@@ -111,11 +111,31 @@ def mean_std(values: Iterable[float], digits: int = 2, scale: float = 1.0) -> st
     return f"{fmt_number(s['mean'], digits)}{NBSP}±{NBSP}{fmt_number(s['std'], digits)}"
 
 
+# The experiments' internal names for networks, data sets and settings, and the words a reader sees.
+PLAIN = ((r"\bresnet(\d+)\b", r"ResNet-\1"), (r"\balexnet\b", "AlexNet"), (r"\bmlp\b", "MLP"),
+         (r"\bfashion_mnist\b", "Fashion-MNIST"), (r"\bcifar(\d+)\b", r"CIFAR-\1"),
+         (r"\bfull-data\b", "all training images"), (r"\bsmall-data\b", "a small training set"))
+_CODE = re.compile(r"(`[^`]*`)")
+
+
+def plain(text: str) -> str:
+    """``text`` with every internal name of ``PLAIN`` in plain words ('resnet8 teachers' →
+    'ResNet-8 teachers', 'full-data' → 'all training images'); code in backticks is left as is.
+    Every table and verdict box of the book passes its text through it."""
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a str, got {type(text).__name__}")
+    parts = _CODE.split(text)
+    for i in range(0, len(parts), 2):     # the even parts are outside backticks
+        for pattern, words in PLAIN:
+            parts[i] = re.sub(pattern, words, parts[i])
+    return "".join(parts)
+
+
 def md_table(header: Sequence[str], rows: Iterable[Sequence[object]], align: str | None = None) -> str:
     """A Markdown table: ``header`` then one line per row, cells as ``str``; a row of another
     length than the header raises ``ValueError`` (Markdown would silently shift columns).
     ``align``, one letter per column ("l", "r" or "c"), aligns the columns (numbers right)."""
-    header = [str(h) for h in header]
+    header = [plain(str(h)) for h in header]
     if not header:
         raise ValueError("header must name at least one column")
     if align is None:
@@ -126,7 +146,7 @@ def md_table(header: Sequence[str], rows: Iterable[Sequence[object]], align: str
         rule = "|" + "".join({"l": ":---|", "r": "---:|", "c": ":---:|"}[a] for a in align)
     lines = ["| " + " | ".join(header) + " |", rule]
     for i, row in enumerate(rows):
-        cells = [str(c).replace("|", "\\|") for c in row]
+        cells = [plain(str(c)).replace("|", "\\|") for c in row]
         if len(cells) != len(header):
             raise ValueError(f"rows[{i}] has {len(cells)} cells, the header {len(header)}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -260,7 +280,7 @@ def verdict_admonition(title: str, verdict: str, body: str) -> str:
     """A MyST admonition titled '<title>: <verdict>' in the verdict's own style; ``body`` is
     MyST Markdown. Rendered when a chapter displays it as Markdown (``nb_render_markdown_format:
     myst``). ``verdict`` is an outcome of ``VERDICT_STYLES``, optionally qualified."""
-    return f"```{{admonition}} {title}: {verdict}\n:class: {verdict_style(verdict)}\n{body.strip()}\n```"
+    return f"```{{admonition}} {plain(title)}: {verdict}\n:class: {verdict_style(verdict)}\n{plain(body.strip())}\n```"
 
 
 def numbered_table(caption: str, name: str, header: Sequence[str], rows: Iterable[Sequence[object]],
@@ -271,20 +291,15 @@ def numbered_table(caption: str, name: str, header: Sequence[str], rows: Iterabl
         raise ValueError(f"name must be a non-empty label of letters, digits and '-', got {name!r}")
     if not isinstance(caption, str) or not caption.strip():
         raise ValueError(f"caption must be a non-empty string, got {caption!r}")
-    caption = " ".join(caption.split())   # the directive's argument is one line
+    caption = plain(" ".join(caption.split()))   # the directive's argument is one line
     fence = "~~~" if "`" in caption else "```"   # a backtick fence cannot carry code in its caption
     return f"{fence}{{table}} {caption}\n:name: {name}\n\n{md_table(header, rows, align)}\n{fence}"
-
-
-DATA_TITLES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "cifar10": "CIFAR-10",
-               "cifar100": "CIFAR-100"}
-"""Data sets by the names their authors gave them (configs store the loader's names)."""
 
 
 def setting_text(value: object) -> str:
     """A config value as a reader reads it: numbers in the book's style (``fmt_number``, as few
     digits as they need), tuples as comma-separated lists ("—" when empty), booleans as yes/no,
-    data sets by their titles (``DATA_TITLES``)."""
+    internal names in plain words (``plain``: 'fashion_mnist' → 'Fashion-MNIST')."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (tuple, list)):
@@ -292,7 +307,7 @@ def setting_text(value: object) -> str:
     if isinstance(value, numbers.Real):
         return fmt_number(value, None)
     if isinstance(value, str):
-        return DATA_TITLES.get(value, value)
+        return plain(value)
     raise ValueError(f"value must be a number, string, bool or a tuple of them, got {type(value).__name__}")
 
 

@@ -15,26 +15,11 @@ import json
 import re
 
 from lsutils import experiments, results
+from lsutils.report import PLAIN, plain
 
 __all__ = ["PLAIN", "book_claims", "claim_table_rows", "grouped", "headlines", "plain", "tally"]
 
 ROOT = results.REPO   # the book's sources: _toc.yml and the chapters
-
-# The experiments' internal names for networks, data sets and settings, and the words a reader sees.
-PLAIN = ((r"\bresnet(\d+)\b", r"ResNet-\1"), (r"\balexnet\b", "AlexNet"), (r"\bmlp\b", "MLP"),
-         (r"\bfashion_mnist\b", "Fashion-MNIST"), (r"\bcifar(\d+)\b", r"CIFAR-\1"),
-         (r"\bfull-data\b", "all training images"), (r"\bsmall-data\b", "a small training set"))
-
-
-def plain(text: str) -> str:
-    """``text`` with every internal name of ``PLAIN`` in plain words ('resnet8 teachers' →
-    'ResNet-8 teachers', 'full-data' → 'all training images')."""
-    if not isinstance(text, str):
-        raise ValueError(f"text must be a str, got {type(text).__name__}")
-    for pattern, words in PLAIN:
-        text = re.sub(pattern, words, text)
-    return text
-
 
 def book_claims() -> list[dict]:
     """The claims of every experiment that declares them (``experiments.judged()``, in book

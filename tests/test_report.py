@@ -146,9 +146,9 @@ def test_claims_admonition_tells_apart_several_claims_on_one_network():
 
     base = {"arch": "resnet8", "measure": "nats", "hard": 1.0, "smoothed": 0.9, "diff": None, "verdict": "reproduced"}
     text = claims_admonition("Figure 6", [{**base, "claim": "lower (L = 5)"}, {**base, "claim": "lower (L = 50)"}])
-    assert "- resnet8, lower (L = 5): nats" in text and "- resnet8, lower (L = 50): nats" in text
+    assert "- ResNet-8, lower (L = 5): nats" in text and "- ResNet-8, lower (L = 50): nats" in text
     one = claims_admonition("Table 2", [{**base, "claim": "x"}, {**base, "arch": "mlp", "claim": "x"}])
-    assert "- resnet8: nats" in one and "- mlp: nats" in one
+    assert "- ResNet-8: nats" in one and "- MLP: nats" in one
 
 
 def test_claim_interval_shows_the_holm_adjusted_interval_and_what_95_percent_alone_says():
@@ -216,6 +216,8 @@ def test_config_table_reads_the_declared_config():
     assert "| hidden units | 1200, 1200 |" in table and "| epochs | 100 |" in table
     assert "| ε | \u22120.1, 0 |" in table and "| flips | no |" in table and ":name: tbl-x" in table
     assert report.setting_text(()) == "—" and report.setting_text("fashion_mnist") == "Fashion-MNIST"
+    assert report.plain("resnet8 and `models.mlp` on cifar10") == "ResNet-8 and `models.mlp` on CIFAR-10"
+    assert "| MLP 256 |" in report.md_table(["net"], [["mlp 256"]])
     with pytest.raises(ValueError, match="train.lr2"):
         report.config_table(Cfg(), {"train.lr2": "lr"}, "c", "tbl-x")
     with pytest.raises(ValueError, match="value"):
