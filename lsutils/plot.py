@@ -19,6 +19,8 @@ import matplotlib.text
 import matplotlib.transforms
 import numpy as np
 
+from lsutils.report import plain
+
 __all__ = ["PAGE_WIDTH", "DPI", "FONT_SIZE", "ARM_COLORS", "styled", "new_figure", "projection_grid",
            "learning_curves", "distance_vs_confusion", "series_panels", "band", "legend_below",
            "spread_labels", "close"]
@@ -97,7 +99,8 @@ def projection_grid(projections: dict[float, dict], triplets: dict[str, Sequence
 @styled
 def learning_curves(curves: dict[str, dict[float, list[list[dict]]]]):
     """One row per network, columns accuracy (train and test), test NLL, NC1 (log scale), against
-    epochs. ``curves[arch][eps]`` is a list over seeds of each run's measured points."""
+    epochs. ``curves[arch][eps]`` is a list over seeds of each run's measured points; one legend
+    under the panels, networks named in plain words (``report.plain``)."""
     if not curves:
         raise ValueError("curves must map at least one network to {eps: [points per seed]}")
     fig, axes = new_figure(len(curves), 3, 2.1 * len(curves))
@@ -115,14 +118,14 @@ def learning_curves(curves: dict[str, dict[float, list[list[dict]]]]):
                                   label=_arm_label(eps) if first else None)
                 axes[row, 2].plot(ep, [p["nc1"] for p in points], color=color, lw=1, alpha=0.7,
                                   label=_arm_label(eps) if first else None)
-        axes[row, 0].set_ylabel(f"{arch}\naccuracy (%)")
+        axes[row, 0].set_ylabel(f"{plain(arch)}\naccuracy (%)")
         axes[row, 1].set_ylabel("test NLL (nats)")
         axes[row, 2].set_ylabel("NC1 (train)")
         axes[row, 2].set_yscale("log")
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
-    axes[0, 0].legend(loc="lower right", ncols=1, frameon=False)
-    axes[0, 2].legend(loc="upper right", frameon=False)
+    # one legend under the panels, clear of the curves: line style = split, colour = α
+    legend_below(fig, axes[0, 0], ncol=4)
     return fig
 
 
@@ -144,7 +147,7 @@ def distance_vs_confusion(points: dict[str, dict[float, tuple[np.ndarray, np.nda
                            facecolor="none", edgecolor=color, linewidth=1)
         ax.set_yscale("log")
         ax.set_xlabel("class-mean distance / mean")
-        ax.set_title(arch)
+        ax.set_title(plain(arch))
     axes[0, 0].set_ylabel("confusions + 1 (validation)")
     axes[0, 0].legend(frameon=False)
     return fig
