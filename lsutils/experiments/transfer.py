@@ -41,7 +41,7 @@ class Gates:
 def departure(config: dict) -> str:
     """How this setting departs from the paper's, named in the verdict that would otherwise be
     "refuted" (``stats.not_seen``): the scale of the training task."""
-    return f"{len(config['source'])} source classes, not ImageNet's 1 000"
+    return f"{len(config['source'])} source classes, not ImageNet's 1\u00a0000"
 
 
 @dataclass(frozen=True)
