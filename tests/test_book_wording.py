@@ -132,3 +132,22 @@ def test_one_citation_style():
     for _, key, body in _bib_entries():
         assert _field(body, "key") is None, f"{key}: a key field would label the entry by it, not by author"
         assert _field(body, "author") or _field(body, "title"), key
+
+
+INTERNAL = re.compile(r"\b(resnet\d+|alexnet|mlp|fashion_mnist|cifar\d+)\b")
+
+
+def test_no_internal_names_reach_a_reader():
+    """What the chapters render from their outputs (tables, verdict boxes, glued text) names
+    networks and data sets in plain words (``report.plain``), never by the code's names;
+    code in backticks aside."""
+    found = []
+    for path in [ROOT / "intro.ipynb", *sorted((ROOT / "chapters").rglob("*.ipynb"))]:
+        for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+            for out in cell.get("outputs", []):
+                data = out.get("data", {})
+                for mime in ("text/markdown", "application/papermill.record/text/plain",
+                             "application/papermill.record/text/markdown"):
+                    text = re.sub(r"`[^`]*`", " ", "".join(data.get(mime, "")))
+                    found += [f"{path.relative_to(ROOT)} cell {i}: {m.group(0)}" for m in INTERNAL.finditer(text)]
+    assert not found, found
