@@ -25,7 +25,8 @@ def test_no_visible_code_line_is_wider_than_the_code_box(path):
 
 def test_the_theorems_page_lists_every_numbered_result():
     """chapters/appendix/theorems.md names every labelled definition, theorem, proposition, lemma and
-    corollary of the chapters (it replaces sphinx-proof's index of bare labels)."""
+    corollary of the chapters by its number (``{prf:ref}`label``` renders "Theorem 1.3") and title
+    (it replaces sphinx-proof's index of bare labels)."""
     import re
 
     page = (ROOT / "chapters" / "appendix" / "theorems.md").read_text()
@@ -34,7 +35,7 @@ def test_the_theorems_page_lists_every_numbered_result():
               if cell["cell_type"] == "markdown"
               for m in re.finditer(r"```\{prf:\w+\}.*\n:label: (\S+)", "".join(cell["source"]))]
     assert len(labels) >= 16
-    missing = [label for label in labels if f"<{label}>`" not in page]   # {prf:ref}`Title <label>`
+    missing = [label for label in labels if f"{{prf:ref}}`{label}`:" not in page]   # {prf:ref}`label`: Title
     assert not missing, f"chapters/appendix/theorems.md does not list {missing}"
 
 
