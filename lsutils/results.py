@@ -154,7 +154,7 @@ class Result:
         p = self.provenance
         cost = p.get("runs_wall_time_s", p.get("wall_time_s", 0))
         runs = f" over {p['runs']} runs" if "runs" in p else ""
-        return (f"{self.name} v{self.version}, preset '{self.preset}', {p.get('device', '?')}, "
+        return (f"{self.name} v{self.version}, preset '{self.preset}', {device_text(p)}, "
                 f"commit {short_commit(p.get('git_commit', '?'))}, {cost:.0f} s of compute{runs}, "
                 f"{p.get('date', '?')[:10]}")
 
@@ -435,12 +435,20 @@ def short_commit(commit: str, length: int = 10) -> str:
     return head[:length] + plus + flag
 
 
+def device_text(provenance: dict) -> str:
+    """The device a provenance record names, as a reader reads it ("1 thread", also for records
+    stored as "1 threads")."""
+    return re.sub(r"\b1 threads\b", "1 thread", provenance.get("device", "?"))
+
+
 def device_name() -> str:
     import torch
 
     if torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name(0)}"
-    return f"cpu: {platform.processor() or platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return (f"cpu: {platform.processor() or platform.machine()} ({os.cpu_count()} cores, {threads} "
+            f"thread{'s' if threads != 1 else ''})")
 
 
 def provenance(wall_time_s: float, commit: str | None = None) -> dict:
@@ -942,7 +950,7 @@ def provenance_rows(experiments: Sequence[Experiment], presets: Sequence[str] = 
                    "state": state, "device": "", "commit": "", "compute_min": None, "date": ""}
             if state == "ok":
                 p = load(name, preset).provenance
-                row.update(device=p["device"], commit=short_commit(p["git_commit"], 12),
+                row.update(device=device_text(p), commit=short_commit(p["git_commit"], 12),
                            compute_min=p.get("runs_wall_time_s", p["wall_time_s"]) / 60,
                            date=p["date"][:10])
             rows.append(row)

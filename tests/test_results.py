@@ -274,3 +274,9 @@ def test_many_with_jobs_refuses_a_compute_it_cannot_send_to_a_worker(results_tmp
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="jobs"):
             results.run("lam", "gpu", jobs=bad)
+
+
+def test_device_text_says_one_thread():
+    assert results.device_text({"device": "cpu: x86_64 (2 cores, 1 threads)"}) == "cpu: x86_64 (2 cores, 1 thread)"
+    assert results.device_text({"device": "cpu: x86_64 (2 cores, 2 threads)"}).endswith("2 threads)")
+    assert results.device_text({}) == "?"

@@ -58,3 +58,4 @@ def test_a_result_gives_its_runs_and_declared_config():
     assert res.runs.rows == res.data["runs"]
     assert results.config_dict(results.get("first_experiment"), res.preset) == res.config
     assert res.spec is results.get("first_experiment").presets[res.preset]
+
