@@ -102,7 +102,7 @@ def test_transfer_claims_and_probes():
             for probe in ("linear", "knn"):
                 r["target"][probe]["test"] += 0.1
     got = {c["key"]: c["verdict"] for c in transfer.claims({"runs": runs}, cfg)}
-    assert set(got.values()) == {"not seen at this scale (5 source classes, not ImageNet's 1 000)"}
+    assert set(got.values()) == {"not seen at this scale (5 source classes, not ImageNet's 1\u00a0000)"}
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 4)) * 4
     make = lambda n: (centres[np.arange(n) % 3] + rng.normal(size=(n, 4)), np.arange(n) % 3)  # noqa: E731
