@@ -311,21 +311,24 @@ def setting_text(value: object) -> str:
     raise ValueError(f"value must be a number, string, bool or a tuple of them, got {type(value).__name__}")
 
 
+def config_value(config: object, path: str) -> str:
+    """The setting at the dotted attribute path ``path`` of a frozen experiment config, as
+    ``setting_text`` writes it; a size of 0 (the whole set, by the configs' convention) reads "all"."""
+    value = config
+    for part in path.split("."):
+        if not hasattr(value, part):
+            raise ValueError(f"path: the config has no setting {path!r}")
+        value = getattr(value, part)
+    return "all" if path.endswith("size") and value == 0 else setting_text(value)
+
+
 def config_table(config: object, fields: dict[str, str], caption: str, name: str) -> str:
     """A numbered "what is run" table of a frozen experiment config (``Result.spec``): one row per
     ``fields`` entry, the dotted attribute path of a setting mapped to its label in the chapter
-    (``setting_text`` writes the value; a training-set size of 0 reads "all")."""
+    (``config_value`` writes the value)."""
     if not fields:
         raise ValueError("fields must name at least one setting (path -> label)")
-    rows = []
-    for path, label in fields.items():
-        value = config
-        for part in path.split("."):
-            if not hasattr(value, part):
-                raise ValueError(f"fields: the config has no setting {path!r}")
-            value = getattr(value, part)
-        all_images = path.endswith(("train_size", "size")) and value == 0
-        rows.append([label, "all" if all_images else setting_text(value)])
+    rows = [[label, config_value(config, path)] for path, label in fields.items()]
     return numbered_table(caption, name, ["setting", "value"], rows, align="ll")
 
 

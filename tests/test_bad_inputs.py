@@ -203,6 +203,7 @@ CASES = [
     (report.claims_admonition, lambda: report.claims_admonition("x", []), "claims"),
     (report.setting_text, lambda: report.setting_text({"a": 1}), "value"),
     (report.config_table, lambda: report.config_table(object(), {}, "c", "tbl-x"), "fields"),
+    (report.config_value, lambda: report.config_value(object(), "epochs"), "path"),
     (report.plain, lambda: report.plain(3), "text"),
     (geometry.class_separation, lambda: geometry.class_separation(torch.zeros(6, 5), HY, 3), "features"),
     (distill.hinton_distillation_loss, lambda: distill.hinton_distillation_loss(Z, Z, Y, 1.0, 1.5), "beta"),

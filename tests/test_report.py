@@ -218,6 +218,8 @@ def test_config_table_reads_the_declared_config():
     assert report.setting_text(()) == "—" and report.setting_text("fashion_mnist") == "Fashion-MNIST"
     assert report.plain("resnet8 and `models.mlp` on cifar10") == "ResNet-8 and `models.mlp` on CIFAR-10"
     assert "| MLP 256 |" in report.md_table(["net"], [["mlp 256"]])
+    assert report.config_value(Cfg(), "train.epochs") == "100"
+    assert report.config_value(Cfg(train=Train(epochs=0.5)), "train.epochs") == "0.5"
     with pytest.raises(ValueError, match="train.lr2"):
         report.config_table(Cfg(), {"train.lr2": "lr"}, "c", "tbl-x")
     with pytest.raises(ValueError, match="value"):

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from lsutils import data, models, train
+from lsutils.report import plain
 from lsutils.results import declare
 from lsutils.table import Runs, pick
 
@@ -273,7 +274,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
                    f"close for K = {k}" if apart and measured
                    else "holds" if not (apart or measured) else "partly")
 
-    net = "MLP, Fashion-MNIST" if dataset == "fashion_mnist" else f"MLP, {dataset}"
+    net = f"MLP, {plain(dataset)}"
     row = [("argmax", "smoothing never changes the argmax", f"{net}; the optimum", argmax),
            ("underfit", "too large ε underfits", net, underfit),
            ("many_classes", "smoothing is negligible for many classes", "theory, K = 10 to 32 000", many),
