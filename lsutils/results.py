@@ -489,14 +489,14 @@ def _check_current(record: dict, exp: Experiment, preset: str, path: Path) -> No
 def code_of(exp: Experiment) -> dict[str, str]:
     """The fingerprint of the code ``exp`` depends on (``lsutils.fingerprint``): stored with each
     result and run, and compared when they are read."""
-    return fingerprint.code_fingerprint(exp.fn.__module__)
+    return fingerprint.run_fingerprint(exp.fn.__module__, exp.fn.__name__)
 
 
 def _code_changed(record: dict, exp: Experiment) -> list[str]:
     """The modules whose code changed since ``record`` was computed; none for a record made before
     the store kept fingerprints (it carries no ``code``)."""
     stored = record.get("code")
-    return [] if stored is None else fingerprint.changed_modules(stored, code_of(exp))
+    return [] if stored is None else fingerprint.stale_modules(stored, exp.fn.__module__, exp.fn.__name__)
 
 
 def _marker_path(name: str, preset: str) -> Path:

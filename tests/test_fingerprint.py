@@ -96,3 +96,80 @@ def test_a_record_from_before_fingerprints_is_not_called_stale(metric_experiment
     record.pop("code")
     results._write_record(path, record, {})
     assert metric_experiment.load("smoke").cached
+
+
+# ----------------------------------------------------------------------------- what a run reaches
+
+RUN_MODULE = '''
+from lsutils import metrics, report
+
+HEADER = ("bin", "ECE")
+
+
+def _one(i):
+    return float(metrics.ece(__import__("numpy").full((2, 2), 0.5), [0, 1], 2)) + i
+
+
+def sweep(cfg, memo):
+    return {"runs": [_one(i) for i in range(cfg.n)]}
+
+
+def table_rows(data):
+    from lsutils import plot   # a figure helper: not what computed the numbers
+    return [HEADER, *data["runs"], report.mean_std]
+'''
+
+
+@pytest.fixture
+def run_module(tmp_path, monkeypatch):
+    (tmp_path / "toy_run_module.py").write_text(RUN_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    real = fingerprint.module_source
+    sources = {}
+    monkeypatch.setattr(fingerprint, "module_source", lambda m: sources.get(m) or real(m))
+    return sources
+
+
+def test_a_run_fingerprint_holds_what_the_run_reaches(run_module):
+    fp = fingerprint.run_fingerprint("toy_run_module", "sweep")
+    assert "toy_run_module:sweep" in fp and "lsutils.metrics" in fp
+    assert not {"lsutils.report", "lsutils.plot", "toy_run_module"} & set(fp)
+    # a table's header and a presentation function do not count; a helper the run calls does
+    run_module["toy_run_module"] = RUN_MODULE.replace('("bin", "ECE")', '("bin", "error")').replace(
+        "report.mean_std]", "report.interval]")
+    assert fingerprint.run_fingerprint("toy_run_module", "sweep") == fp
+    run_module["toy_run_module"] = RUN_MODULE.replace(") + i", ") + 2 * i")
+    assert fingerprint.stale_modules(fp, "toy_run_module", "sweep") == ["toy_run_module:sweep"]
+    # an entry that is no top-level function falls back to the whole module
+    assert "toy_run_module" in fingerprint.run_fingerprint("toy_run_module", "nowhere")
+    with pytest.raises(ValueError, match="entry"):
+        fingerprint.run_fingerprint("toy_run_module", "")
+
+
+def test_a_record_that_hashed_whole_modules_stays_current_until_what_the_run_uses_changes(run_module):
+    stored = fingerprint.code_fingerprint("toy_run_module")      # the older rule: whole modules
+    assert {"lsutils.report", "lsutils.plot", "toy_run_module"} <= set(stored)
+    assert fingerprint.stale_modules(stored, "toy_run_module", "sweep") == []
+    run_module["lsutils.report"] = fingerprint.module_source("lsutils.report") + "\nX = 1\n"
+    assert fingerprint.stale_modules(stored, "toy_run_module", "sweep") == []   # not reached
+    run_module["lsutils.metrics"] = fingerprint.module_source("lsutils.metrics") + "\nX = 1\n"
+    assert fingerprint.stale_modules(stored, "toy_run_module", "sweep") == ["lsutils.metrics"]
+    del run_module["lsutils.metrics"]
+    # the older record hashed its own module whole: any change there still counts
+    run_module["toy_run_module"] = RUN_MODULE.replace('("bin", "ECE")', '("bin", "error")')
+    assert fingerprint.stale_modules(stored, "toy_run_module", "sweep") == ["toy_run_module"]
+
+
+def test_every_stored_result_is_current_under_the_run_fingerprint():
+    """The change of rule left every stored cpu result current (none was computed by other code)."""
+    import lsutils.experiments  # noqa: F401  (registers the experiments)
+
+    checked = 0
+    for name, exp in results.REGISTRY.items():
+        path = results.result_path(name, "cpu")
+        if not path.exists():
+            continue
+        record, _ = results.read_record(path, arrays=False)
+        assert results._code_changed(record, exp) == [], name
+        checked += 1
+    assert checked >= 10, checked
