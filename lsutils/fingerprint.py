@@ -1,5 +1,5 @@
-"""What a result depends on: the code of its experiment's module and of every ``lsutils`` module
-that module imports, directly or through others, lazy imports included.
+"""What a result depends on: the code its run reaches and every ``lsutils`` module that code uses,
+directly or through others, lazy imports included.
 
 ``code_fingerprint("lsutils.experiments.calibration")`` is ``{module: hash}``, one hash per
 module: SHA-256 of the module's syntax tree with docstrings removed (``ast.dump``), so that
