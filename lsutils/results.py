@@ -499,6 +499,29 @@ def _code_changed(record: dict, exp: Experiment) -> list[str]:
     return [] if stored is None else fingerprint.stale_modules(stored, exp.fn.__module__, exp.fn.__name__)
 
 
+def restamp(name: str, preset: str) -> int:
+    """Re-record the code fingerprint of ``name``/``preset``'s stored summary and runs under the
+    current rule (``fingerprint.run_fingerprint``), for records that are current under the rule
+    they were stored with and do not carry it yet; returns how many were rewritten. A record made
+    by other code than there is now is left as it is (stale), never restamped."""
+    exp = get(name)
+    check_preset(preset)
+    paths = [result_path(name, preset), *sorted(result_path(name, preset).with_suffix(".runs").glob("*.json"))]
+    current, done = code_of(exp), 0
+    with _writing(name, preset):
+        for path in paths:
+            if not path.exists():
+                continue
+            record, _ = read_record(path, arrays=False)
+            stored = record.get("code")
+            if stored is None or stored == current or _code_changed(record, exp):
+                continue
+            record["code"] = current
+            _write_record(path, record, {})
+            done += 1
+    return done
+
+
 def _marker_path(name: str, preset: str) -> Path:
     return results_dir() / name / f"{preset}.recompute.json"
 

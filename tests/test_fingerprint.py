@@ -173,3 +173,27 @@ def test_every_stored_result_is_current_under_the_run_fingerprint():
         assert results._code_changed(record, exp) == [], name
         checked += 1
     assert checked >= 10, checked
+
+
+def test_restamp_rewrites_current_records_under_the_run_rule_and_leaves_stale_ones(metric_experiment,
+                                                                                    monkeypatch):
+    metric_experiment.run("smoke")
+    path = results.result_path("metric_toy", "smoke")
+    paths = [path, *sorted(path.with_suffix(".runs").glob("*.json"))]
+    module = metric_experiment.fn.__module__
+    for p in paths:                      # as the older rule stored them: whole modules
+        record, _ = results.read_record(p)
+        record["code"] = fingerprint.code_fingerprint(module)
+        results._write_record(p, record, {})
+    assert results.restamp("metric_toy", "smoke") == len(paths)
+    assert all(results.read_record(p)[0]["code"] == fingerprint.run_fingerprint(module, "sweep")
+               for p in paths)
+    assert results.restamp("metric_toy", "smoke") == 0                 # already current
+    assert metric_experiment.load("smoke").cached
+
+    record, _ = results.read_record(path)                                # stale: left alone
+    record["code"] = {**fingerprint.code_fingerprint(module), "lsutils.metrics": "0" * 16}
+    results._write_record(path, record, {})
+    assert results.restamp("metric_toy", "smoke") == 0
+    with pytest.raises(results.StaleResultError, match="lsutils.metrics"):
+        metric_experiment.load("smoke")
