@@ -125,6 +125,11 @@ class Experiment:
         return best(self.name)
 
 
+# The presets as a reader meets them (``Result.note``).
+PRESET_WORDS = {"smoke": "smoke-test settings", "cpu": "laptop-scale settings",
+                "gpu": "GPU-scale settings (the paper's networks)"}
+
+
 @dataclass
 class Result:
     name: str
@@ -157,6 +162,27 @@ class Result:
         return (f"{self.name} v{self.version}, preset '{self.preset}', {device_text(p)}, "
                 f"commit {short_commit(p.get('git_commit', '?'))}, {cost:.0f} s of compute{runs}, "
                 f"{p.get('date', '?')[:10]}")
+
+
+    def note(self) -> str:
+        """What produced this result, in a reader's words (Markdown, one line): the settings, how
+        many training runs, the compute time and the device, the date and the code's commit."""
+        p = self.provenance
+        cost = p.get("runs_wall_time_s", p.get("wall_time_s", 0))
+        minutes = f"{cost / 60:.1f} minutes" if cost >= 60 else f"{cost:.0f} s"
+        runs = f"{p['runs']} training runs, " if "runs" in p else ""
+        device = device_text(p)
+        kind, _, what = device.partition(": ")
+        what = what.replace(" (", ", ").rstrip(")")
+        device = f"a GPU ({what})" if kind == "cuda" else f"a CPU ({what})" if kind == "cpu" else device
+        date = p.get("date", "")[:10]
+        try:
+            date = _dt.date.fromisoformat(date).strftime("%-d %B %Y")
+        except ValueError:
+            date = date or "an unknown date"
+        return (f"*Computed with the {PRESET_WORDS.get(self.preset, self.preset)} of this experiment "
+                f"({self.name}, version {self.version}): {runs}{minutes} of compute on {device}, "
+                f"{date}, code at commit {short_commit(p.get('git_commit', '?'))}.*")
 
 
 REGISTRY: dict[str, Experiment] = {}
