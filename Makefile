@@ -12,6 +12,8 @@ NB_PARALLEL := -n 2 --dist loadfile
 # The second nbval pass: one thread and another float32 matmul precision in every kernel, so
 # an output that depends on the machine's threads or arithmetic fails here, not on a reader's laptop.
 PERTURBED := OMP_NUM_THREADS=1 IPYTHONDIR=$(CURDIR)/tests/perturbed_kernel
+# Checks of the built pages: run after the build, never before it (they skip on an unbuilt site).
+SITE_TESTS := tests/test_site.py tests/test_layout.py tests/test_widths.py
 
 .PHONY: install data book test unit nbval site notebooks clean gpu
 .DEFAULT_GOAL := book
@@ -34,21 +36,21 @@ book: install
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 unit: data
-	$(PY) -m pytest tests --ignore=tests/test_site.py $(PARALLEL) -q
+	$(PY) -m pytest tests $(SITE_TESTS:%=--ignore=%) $(PARALLEL) -q
 
 nbval: data
 	$(PY) -m pytest $(NOTEBOOKS) $(NBVAL) $(NB_PARALLEL) -q
 	$(PERTURBED) $(PY) -m pytest $(NOTEBOOKS) $(NBVAL) $(NB_PARALLEL) -q
 
 site: install
-	$(PY) -m pytest tests/test_site.py -q
+	$(PY) -m pytest $(SITE_TESTS) -q
 
 test: data
-	$(PY) -m pytest tests --ignore=tests/test_site.py -p no:cacheprovider $(PARALLEL) -q --durations=15
+	$(PY) -m pytest tests $(SITE_TESTS:%=--ignore=%) -p no:cacheprovider $(PARALLEL) -q --durations=15
 	$(PY) -m pytest $(NOTEBOOKS) $(NBVAL) $(NB_PARALLEL) -q
 	$(PERTURBED) $(PY) -m pytest $(NOTEBOOKS) $(NBVAL) $(NB_PARALLEL) -q
 	$(JB) build . -W -n --keep-going
-	$(PY) -m pytest tests/test_site.py -q
+	$(PY) -m pytest $(SITE_TESTS) -p no:cacheprovider -q
 
 # Re-execute every chapter in place (after changing code or results), so the stored outputs
 # that nbval compares are what the code produces now.
