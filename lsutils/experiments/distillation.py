@@ -503,13 +503,15 @@ def figure5_panels(runs: list[dict], config: dict) -> list[dict]:
 
 def results_rows(runs: list[dict], config: dict) -> list[list[str]]:
     """Per teacher and temperature: γ, teacher accuracy, its students' (paper's and standard
-    form); test accuracy mean ± std over seeds."""
+    form); test accuracy mean ± std over seeds, or the one value where there is one run."""
     def ms(group):
         v = [accuracy(r) for r in group.values() if "test" in r]
         if not v:
             return "—"
         m = sum(v) / len(v)
-        sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
+        if len(v) == 1:
+            return f"{m:.2f}"
+        sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
         return f"{m:.2f} ± {sd:.2f}"
     rows = []
     for a in [float(x) for x in config["alphas"]]:
