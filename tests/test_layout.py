@@ -130,6 +130,11 @@ def built_css():
     return css_rules((HTML / "_static" / "book.css").read_text())
 
 
+def test_glued_numbers_are_not_bold(built_css):
+    """myst-nb sets glued text in bold; the book's stylesheet sets it in the weight of its text."""
+    assert has_rule(built_css, "span.pasted-text", font_weight="inherit")
+
+
 def test_figures_scale_to_the_column(built_css):
     assert has_rule(built_css, "figure img", max_width="100%", height="auto")
     assert has_rule(built_css, "cell_output img", max_width="100%", height="auto")
