@@ -311,3 +311,14 @@ def test_spread_labels_untangles_crowded_point_labels():
     clashes = [(i, j) for i in range(len(boxes)) for j in range(i) if _overlap(boxes[i], boxes[j])]
     assert not clashes
     plt.close(fig)
+
+
+@pytest.mark.skipif(not BUILT, reason=NOT_BUILT)
+@pytest.mark.parametrize("page", PAGES, ids=IDS)
+def test_no_machine_service_wording_on_the_built_page(page):
+    """What tests/test_book_wording.py forbids in the sources, checked on what a reader gets."""
+    from test_book_wording import FORBIDDEN
+
+    text = _article(_soup(page)).get_text(" ")
+    found = [what for what, pattern in FORBIDDEN.items() if pattern.search(text)]
+    assert not found, f"{page.relative_to(HTML)}: {found}"
