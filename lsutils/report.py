@@ -410,7 +410,8 @@ def claims_admonition(title: str, claims: Sequence[dict], body: str = "", digits
                      f"would read *{c['verdict_95']}*)")
         d = claim_decimals(c, digits)
         sep = ": " if c["measure"][-1:].isdigit() else " "   # 'NC1 ≤ 1: 12.8 → 8.8', not '1 12.8'
+        said = outcome(c["verdict"])   # bold on the verdict, not on its qualification
         lines.append(f"- {label}: {c['measure']}{sep}{fmt_number(c['hard'], d)} → {fmt_number(c['smoothed'], d)}"
-                     f"{diff}: **{c['verdict']}**{alone}{note}")
+                     f"{diff}: **{said}**{c['verdict'][len(said):]}{alone}{note}")
     verdict = combined_verdict([c["verdict"] for c in claims])
     return verdict_admonition(title, verdict, (body.strip() + "\n\n" if body.strip() else "") + "\n".join(lines))

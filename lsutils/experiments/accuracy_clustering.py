@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lsutils import data, geometry, models, stats, train
+from lsutils import data, geometry, models, report, stats, train
 from lsutils.experiments.theory_gap import per_example_gaps
 from lsutils.recipes import Network, build_network, cosine, paper_alexnet, paper_resnet
 from lsutils.results import declare
@@ -325,7 +325,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
 # The paper's recipes (its Section 2 and appendix), for the departures table.
 PAPER_RECIPES = {
     "resnet": ("ResNet-56 (16/32/64 channels)", "CIFAR-100, 40 000 images", "≈ 205 (64k steps)",
-               "lr 0.1, ÷10 at 50 % and 75 %", "1e-4, all layers", "crop + flip"),
+               "lr 0.1, ÷10 at 50 % and 75 %", "0.0001, all layers", "crop + flip"),
     "alexnet": ("AlexNet (64 channels)", "CIFAR-10, 40 000 images", "≈ 1 250 (390k steps)",
                 "lr 0.1, ÷10 every 130k steps", "0.04, dense layers", "crop + flip"),
 }
@@ -339,14 +339,15 @@ def recipe_rows(config: dict, runs: list[dict]) -> list[list[str]]:
         t = net["train"]
         family = net.get("paper") or ("resnet" if net["arch"].startswith("resnet") else "alexnet")
         params = next(r["parameters"] for r in runs if r["arch"] == net["arch"])
-        images = config["train_size"] or "all"
+        images = (f"{config['train_size']:,}".replace(",", report.NBSP) if config["train_size"]
+                  else "all")
         aug = (f"crop ±{t['crop_padding']} px" if t["crop_padding"] else "none") + (" + flip" if t["flip"] else "")
         rows.append([f"paper: {PAPER_RECIPES[family][0]}", *PAPER_RECIPES[family][1:]])
         name = (f"MLP {net['width']}-{net['width']}" if net["arch"] == "mlp"
                 else f"{net['arch']}, width {net['width']}")
         rows.append([f"here: {name} ({params / 1e3:.0f}k parameters)",
                      f"{config['dataset']}, {images} images", f"{t['epochs']:g}",
-                     f"lr {t['lr']:g}, {t['schedule']}", f"{t['weight_decay']:g}, "
+                     f"lr {t['lr']:g}, {t['schedule']}", f"{report.fmt_number(t['weight_decay'], None)}, "
                      f"{'all layers' if t['weight_decay_scope'] == 'all' else 'dense layers'}", aug])
     return rows
 

@@ -196,7 +196,7 @@ def curve_panels(data_: dict, config: dict) -> list[dict]:
 def margin_rows(data_: dict, config: dict, ufm_margin) -> list[list[str]]:
     """Per α: final NC1, NC2, NC3, training margin z_y − mean_{j≠y} z_j, and the UFM's margin
     ``ufm_margin(alpha)`` (None: no finite optimum)."""
-    from lsutils.report import mean_std
+    from lsutils.report import fmt_number, mean_std
 
     rows = []
     for alpha in [float(a) for a in config["alphas"]]:
@@ -204,11 +204,12 @@ def margin_rows(data_: dict, config: dict, ufm_margin) -> list[list[str]]:
         m = ufm_margin(alpha)
         rows.append([f"{alpha:g}", mean_std([p["nc1"] for p in end], 3), mean_std([p["nc2"] for p in end], 3),
                      mean_std([p["nc3"] for p in end], 3), mean_std([p["gap_mean_other"] for p in end]),
-                     "∞ (grows without bound)" if m is None else f"{m:.2f}"])
+                     "∞ (grows without bound)" if m is None else fmt_number(m, 2)])
     return rows
 
 
-MARGIN_HEADER = ("α", "NC1", "NC2", "NC3", "margin z_y − mean z_j", "UFM margin, λ → 0")
+MARGIN_HEADER = ("α", "NC1", "NC2", "NC3", "margin: true logit − mean of the others",
+                 "UFM margin, λ → 0")
 
 
 EXPERIMENT = declare(

@@ -361,16 +361,27 @@ def end_rows(data_: dict, config: dict) -> list[list[str]]:
     over log 2 (mean ± std over seeds)."""
     from lsutils.report import mean_std
 
-    rows = []
-    for alpha in [float(a) for a in config["alphas"]]:
-        end = [r["curve"][-1] for r in data_["runs"] if r["alpha"] == alpha]
-        rows.append([f"{alpha:g}", mean_std([p["mi"] for p in end], 3), mean_std([p["mi_null"] for p in end], 3),
-                     mean_std([p["mi_large"] for p in end], 3), mean_std([p["mi_large_null"] for p in end], 3),
-                     mean_std([excess(p) for p in end], 3)])
-    return rows
+    from lsutils.report import summarise
+
+    alphas = [float(a) for a in config["alphas"]]
+    columns = []   # per column, per α: the values over seeds
+    for value in (*(lambda p, k=key: p[k] for key in ("mi", "mi_null", "mi_large", "mi_large_null")), excess):
+        columns.append([[value(r["curve"][-1]) for r in data_["runs"] if r["alpha"] == alpha]
+                        for alpha in alphas])
+    # a fourth decimal in a column where some spread over seeds would read 0.000
+    digits = [3 if all(summarise(v)["std"] >= 0.0005 for v in col) else 4 for col in columns]
+    return [[f"{alpha:g}", *(mean_std(col[i], d) for col, d in zip(columns, digits))]
+            for i, alpha in enumerate(alphas)]
 
 
-END_HEADER = ("α", "Î, L = 5", "null", "Î, large L", "null", "Î − null − log 2")
+def end_header(config: dict) -> tuple[str, ...]:
+    """The header of ``end_rows``, with the two numbers of copies of ``config``."""
+    small, large = config["copies"], config["copies_large"]
+    return ("α", f"Î, L = {small}", f"its null, L = {small}", f"Î, L = {large}", f"its null, L = {large}",
+            f"Î − null − log 2, L = {large}")
+
+
+END_HEADER = ("α", "Î, L = 5", "null", "Î, large L", "null", "Î − null − log 2")   # older callers: end_header
 
 
 # ----------------------------------------------------------------------------- the design, and how it was fixed

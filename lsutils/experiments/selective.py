@@ -148,7 +148,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
              _arms(runs, "msp", "e_aurc", a1)),
             ("xia_low", "the damage is at low coverage", "risk at 20 % coverage (%)", "effect", +1,
              _arms(runs, "msp", "risk@0.2", a1)),
-            ("xia_fix", "normalised logits recover it (smoothed, p-norm vs unsmoothed, MSP)", "− AURC (%)", "harm",
+            ("xia_fix", "normalised logits recover it (smoothed, p-norm vs unsmoothed, MSP)", "−AURC (%)", "harm",
              None, recovered),
         ]
         for key, statement, measure, kind, sign, (a, b) in specs:
@@ -171,7 +171,8 @@ def rc_panels(data_: dict, config: dict) -> list[dict]:
     from lsutils.plot import band
 
     panels = []
-    for score, title in (("msp", "max softmax probability"), ("pnorm", r"max logit / $\Vert z\Vert_p$ (p on validation)")):
+    for score, title in (("msp", "max softmax probability"),
+                         ("pnorm", r"max logit / $\Vert z\Vert_p$ ($p$ chosen on validation)")):
         series = []
         for color, alpha in zip(ALPHA_COLORS, [float(a) for a in config["alphas"]]):
             mine = [r for r in data_["runs"] if r["alpha"] == alpha]
@@ -200,7 +201,8 @@ def summary_rows(data_: dict, config: dict) -> list[list[str]]:
     return rows
 
 
-SUMMARY_HEADER = ("α", "test error (%)", "AURC, MSP", "E-AURC, MSP", "risk @ 20 %, MSP", "AURC, p-norm", "p (per seed)")
+SUMMARY_HEADER = ("α", "test error (%)", "AURC, MSP", "E-AURC, MSP", "risk at 20 % coverage, MSP",
+                  "AURC, $p$-norm score", "$p$ (per seed)")
 
 
 def logit_rows(data_: dict, config: dict) -> list[list[str]]:
