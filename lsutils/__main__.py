@@ -178,7 +178,7 @@ def _non_negative_int(text: str) -> int:
 def _dry_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=_positive_int, default=2, help="dry run: optimiser steps per training call")
     p.add_argument("--max-images", type=_positive_int, default=None,
-                   help="dry run: images per data split (default: 1024 on CUDA, 64 on a CPU)")
+                   help="dry run: images per data split (default: 1024 on CUDA, 32 on a CPU)")
     p.add_argument("--max-batch", type=_non_negative_int, default=None,
                    help="dry run: images per step, 0 for the preset's own batch (default: 0 on CUDA, 8 on a CPU)")
 

@@ -1,9 +1,10 @@
 """An experiment's runs as a table: one row per run, nested keys read as dotted columns.
 
 A stored run is a nested dict, e.g. ``{"seed": 0, "eps": 0.1, "test": {"t1": {"ece": 0.02}}}``;
-``Runs(rows).where(eps=0.1).column("test.t1.ece")`` reads the ECE of every run with α = 0.1, and
-``runs.paired("test.accuracy", {"eps": 0.0}, {"eps": 0.1})`` the two arms of a paired comparison,
-aligned on the seed. Chapters and ``claims`` ask their runs through these calls instead of
+``runs = Runs(rows)`` makes a table of them, ``runs.where(eps=0.1)`` selects the runs with α = 0.1,
+``.column("test.t1.ece")`` reads their ECE, and
+``runs.paired("test.accuracy", {"eps": 0.0}, {"eps": 0.1})`` gives the two arms of a paired
+comparison, aligned on the seed. Chapters and ``claims`` ask their runs through these calls instead of
 walking the dicts; the stored format stays plain JSON.
 """
 
@@ -21,7 +22,9 @@ _ABSENT = object()
 
 
 def pick(row: Mapping, column: str, default: Any = _MISSING) -> Any:
-    """``row[a][b][c]`` for ``column = "a.b.c"``; ``default`` (when given) where a key is missing."""
+    """pick(row, column[, default])
+
+    ``row[a][b][c]`` for ``column = "a.b.c"``; ``default`` (when given) where a key is missing."""
     if not isinstance(column, str) or not column:
         raise ValueError(f"column must be a dotted key such as 'test.accuracy', got {column!r}")
     value: Any = row
