@@ -17,17 +17,20 @@ import re
 from lsutils import experiments, results
 from lsutils.report import PLAIN, plain
 
-__all__ = ["PLAIN", "book_claims", "claim_table_rows", "grouped", "headlines", "plain", "tally"]
+__all__ = ["PLAIN", "book_claims", "claim_table_rows", "grouped", "headlines", "in_short", "plain", "tally"]
 
 ROOT = results.REPO   # the book's sources: _toc.yml and the chapters
 
-def book_claims() -> list[dict]:
+def book_claims(page: str | None = None) -> list[dict]:
     """The claims of every experiment that declares them (``experiments.judged()``, in book
     order), judged on its best stored preset; an experiment without a stored result contributes
     one row saying so. Each row: experiment, doc, key, section (its ``sections`` label, or None),
-    source, claim, where, verdict, preset."""
+    source, claim, where, verdict, preset. ``page`` (a chapter's path without suffix): only the
+    experiments that chapter shows."""
     rows = []
     for exp in experiments.judged():
+        if page is not None and exp.page != page:
+            continue
         names, doc = (exp.name, *exp.reads), exp.page
         name = "+".join(names)
         try:
@@ -152,3 +155,25 @@ def headlines(claims: list[dict]) -> list[dict]:
         rows.append({**c, "headline": words,
                      "who": f"Müller et al. (2019), {c['source']}" if own else c["source"]})
     return rows
+
+
+def in_short(page: str) -> str:
+    """A chapter's verdicts in a few lines (Markdown), for its opening: one bullet per claim it
+    judges (``grouped``), "source: claim — **verdict** (settings)", the verdict's outcome in bold
+    and its qualification plain. ``ValueError`` for a page that judges no claim."""
+    from lsutils.report import outcome
+
+    rows = grouped(book_claims(page))
+    if not rows:
+        raise ValueError(f"page must be a chapter that judges claims, got {page!r}")
+    lines = []
+    for r in rows:
+        said = outcome(r["verdict"])
+        where = plain(r["where"])
+        source = r["source"]
+        if r["doc"].startswith("chapters/reproduction/") and "et al." not in source \
+                and not source.startswith("This book"):
+            source = f"Müller et al. (2019), {source}"   # the paper's own table or figure
+        lines.append(f"- {source}: {r['claim']} — **{said}**{r['verdict'][len(said):]}"
+                     + (f" ({where})" if where else ""))
+    return "**In short.** The verdicts of this chapter, one per claim:\n\n" + "\n".join(lines)

@@ -1,7 +1,9 @@
 import re
 from dataclasses import dataclass
 
-from lsutils import experiments, results, verdicts
+import pytest
+
+from lsutils import experiments, report, results, verdicts
 
 
 @dataclass(frozen=True)
@@ -210,3 +212,17 @@ def test_no_internal_name_reaches_a_reader():
     internal = re.compile(r"\b(resnet\d+|alexnet|mlp|fashion_mnist|cifar\d+|full-data|small-data)\b")
     rows = verdicts.claim_table_rows(_stored_claims())
     assert not [row for row in rows if internal.search(" ".join(row[:2]))]
+
+
+def test_in_short_lists_each_claim_of_a_chapter_once_with_its_verdict_in_bold():
+    page = "chapters/reproduction/accuracy_clustering"
+    rows = verdicts.grouped(verdicts.book_claims(page))
+    text = verdicts.in_short(page)
+    bullets = [line for line in text.splitlines() if line.startswith("- ")]
+    assert len(bullets) == len(rows) >= 4
+    for row, line in zip(rows, bullets):
+        assert row["claim"] in line and f"**{report.outcome(row['verdict'])}**" in line
+        assert line.startswith("- Müller et al. (2019), ") or "et al." in row["source"]
+    assert all(r["doc"] == page for r in verdicts.book_claims(page))
+    with pytest.raises(ValueError, match="page"):
+        verdicts.in_short("chapters/theory/targets")
