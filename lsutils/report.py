@@ -103,6 +103,14 @@ def restyle_numbers(text: str) -> str:
     return _NUMBER_IN_TEXT.sub(one, text)
 
 
+def count_text(n: int) -> str:
+    """A count as the book prints it: thousands set apart by a no-break space ('45 974',
+    '10 000', '5 000'); below a thousand as it is ('919')."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise ValueError(f"n must be an integer, got {n!r}")
+    return (MINUS if n < 0 else "") + f"{abs(int(n)):,}".replace(",", NBSP)
+
+
 def mean_std(values: Iterable[float], digits: int = 2, scale: float = 1.0) -> str:
     """'mean ± std' with ``digits`` decimals after multiplying by ``scale`` (100 for percentages),
     each number as ``fmt_number`` writes it; no-break spaces around ±, so that a table cell never

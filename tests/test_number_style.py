@@ -152,3 +152,15 @@ def test_percentages_show_two_decimals_in_boxes_as_in_tables():
 def test_a_caption_with_code_gets_a_fence_that_can_carry_it():
     md = report.numbered_table("`label_smoothing` with weights", "tbl-z", ["a"], [[1]])
     assert md.startswith("~~~{table} `label_smoothing` with weights\n") and md.endswith("\n~~~")
+
+
+@pytest.mark.parametrize("n, text", [(0, "0"), (999, "999"), (1000, "1\u00a0000"), (45974, "45\u00a0974"),
+                                     (-1234567, "−1\u00a0234\u00a0567")])
+def test_count_text_groups_thousands_with_a_no_break_space(n, text):
+    assert report.count_text(n) == text
+
+
+@pytest.mark.parametrize("bad", [1.5, "10", True])
+def test_count_text_rejects_what_is_not_a_count(bad):
+    with pytest.raises(ValueError, match="n"):
+        report.count_text(bad)
