@@ -166,7 +166,8 @@ class Result:
 
     def note(self) -> str:
         """What produced this result, in a reader's words (Markdown, one line): the settings, how
-        many training runs, the compute time and the device, the date and the code's commit."""
+        many training runs, the compute time and the device, the date, the code's commit, and the
+        command that recomputes it."""
         p = self.provenance
         cost = p.get("runs_wall_time_s", p.get("wall_time_s", 0))
         minutes = f"{cost / 60:.1f} minutes" if cost >= 60 else f"{cost:.0f} s"
@@ -180,9 +181,10 @@ class Result:
             date = _dt.date.fromisoformat(date).strftime("%-d %B %Y")
         except ValueError:
             date = date or "an unknown date"
-        return (f"*Computed with the {PRESET_WORDS.get(self.preset, self.preset)} of this experiment "
-                f"({self.name}, version {self.version}): {runs}{minutes} of compute on {device}, "
-                f"{date}, code at commit {short_commit(p.get('git_commit', '?'))}.*")
+        return (f"*Computed with the {PRESET_WORDS.get(self.preset, self.preset)}: {runs}{minutes} of "
+                f"compute on {device}, {date}, code at commit {short_commit(p.get('git_commit', '?'))} "
+                f"(experiment version {self.version}). To recompute: "
+                f"`python -m lsutils run {self.name} --preset {self.preset}`.*")
 
 
 REGISTRY: dict[str, Experiment] = {}

@@ -286,8 +286,9 @@ def test_a_results_note_says_what_produced_it_in_a_readers_words():
     res = results.Result("toy", "cpu", 2, {}, {}, provenance={
         "runs": 40, "runs_wall_time_s": 1110.0, "device": "cpu: x86_64 (2 cores, 1 threads)",
         "date": "2026-11-30T10:00:00+00:00", "git_commit": "244f5a6a83d0e1f2"})
-    assert res.note() == ("*Computed with the laptop-scale settings of this experiment (toy, version 2): "
-                          "40 training runs, 18.5 minutes of compute on a CPU (x86_64, 2 cores, 1 thread), "
-                          "30 November 2026, code at commit 244f5a6a83.*")
+    assert res.note() == ("*Computed with the laptop-scale settings: 40 training runs, 18.5 minutes of "
+                          "compute on a CPU (x86_64, 2 cores, 1 thread), 30 November 2026, code at commit "
+                          "244f5a6a83 (experiment version 2). To recompute: "
+                          "`python -m lsutils run toy --preset cpu`.*")
     gpu = results.Result("toy", "gpu", 1, {}, {}, provenance={"wall_time_s": 42.0, "device": "cuda: NVIDIA H200"})
     assert "42 s of compute on a GPU (NVIDIA H200), an unknown date" in gpu.note()
