@@ -176,6 +176,7 @@ CASES = [
     (report.summarise, lambda: report.summarise([]), "values"),
     (report.mean_std, lambda: report.mean_std([]), "values"),
     (report.fmt_number, lambda: report.fmt_number("0.1"), "x"),
+    (report.count_text, lambda: report.count_text(1.5), "n"),
     (report.restyle_numbers, lambda: report.restyle_numbers(0.1), "text"),
     (report.claim_decimals, lambda: report.claim_decimals([0.1]), "claim"),
     (report.md_table, lambda: report.md_table(["a"], [[1, 2]]), "rows"),
@@ -229,6 +230,7 @@ CASES = [
     (verdicts.tally, lambda: verdicts.tally("reproduced"), "claims"),
     (verdicts.headlines, lambda: verdicts.headlines([{"claim": "x"}]), "claims"),
     (verdicts.plain, lambda: verdicts.plain(None), "text"),
+    (verdicts.in_short, lambda: verdicts.in_short("chapters/theory/targets"), "page"),
     # data
     (data.get_info, lambda: data.get_info("imagenet"), "name"),
     (data.locate, lambda: data.locate("imagenet"), "name"),
@@ -245,6 +247,8 @@ CASES = [
     (fingerprint.source_hash, lambda: fingerprint.source_hash(b"x = 1"), "source"),
     (fingerprint.code_fingerprint, lambda: fingerprint.code_fingerprint(""), "module"),
     (fingerprint.changed_modules, lambda: fingerprint.changed_modules(None, {}), "stored"),
+    (fingerprint.run_fingerprint, lambda: fingerprint.run_fingerprint("lsutils.losses", ""), "entry"),
+    (fingerprint.stale_modules, lambda: fingerprint.stale_modules(None, "lsutils.losses", "x"), "stored"),
     (fingerprint.module_source, lambda: fingerprint.module_source("lsutils.no_such_module"), "module"),
     (data.hooked, lambda: data.hooked("holdout", torch.zeros(2, 1, 2, 2), torch.zeros(2)), "split"),
     (data.hooked, lambda: data.hooked("test", torch.zeros(2, 1, 2, 2), torch.zeros(3)), "labels"),
@@ -291,7 +295,7 @@ EXEMPT = {data.clear_cache, recipes.Network, data.splits_cut, train.default_devi
           train.DivergedError,   # an exception class: raised by train, not called with bad input
           data.DatasetInfo, train.History, metrics.Reliability,
           plot.styled,            # a decorator: any callable is a valid argument
-          verdicts.book_claims}   # no arguments: reads the registered experiments' stored results
+          verdicts.book_claims}   # reads the stored results; any page (or none) is a valid filter
 
 
 def _public(module):
