@@ -158,22 +158,38 @@ def headlines(claims: list[dict]) -> list[dict]:
 
 
 def in_short(page: str) -> str:
-    """A chapter's verdicts in a few lines (Markdown), for its opening: one bullet per claim it
-    judges (``grouped``), "source: claim — **verdict** (settings)", the verdict's outcome in bold
-    and its qualification plain. ``ValueError`` for a page that judges no claim."""
-    from lsutils.report import outcome
+    """A chapter's verdicts in a few lines (Markdown, a bullet list for a ``glue:md`` directive):
+    one bullet per claim it judges, "source: claim — **verdict** (settings)"; settings that could
+    not be judged, or that disagree, are named with their own verdict. The verdict's outcome is
+    bold, its qualification plain. ``ValueError`` for a page that judges no claim."""
+    from lsutils.report import UNJUDGED, combined_verdict, outcome
 
-    rows = grouped(book_claims(page))
+    rows = book_claims(page)
     if not rows:
         raise ValueError(f"page must be a chapter that judges claims, got {page!r}")
-    lines = []
+    claims: dict[tuple, list[dict]] = {}
     for r in rows:
-        said = outcome(r["verdict"])
-        where = plain(r["where"])
-        source = r["source"]
-        if r["doc"].startswith("chapters/reproduction/") and "et al." not in source \
+        claims.setdefault((r["source"], r["claim"]), []).append(r)
+    lines = []
+    for (source, claim), settings in claims.items():
+        if settings[0]["doc"].startswith("chapters/reproduction/") and "et al." not in source \
                 and not source.startswith("This book"):
             source = f"Müller et al. (2019), {source}"   # the paper's own table or figure
-        lines.append(f"- {source}: {r['claim']} — **{said}**{r['verdict'][len(said):]}"
-                     + (f" ({where})" if where else ""))
+        judged = [r for r in settings if r["verdict"] not in UNJUDGED]
+        verdict = combined_verdict([r["verdict"] for r in settings])
+        said = outcome(verdict)
+        parts = []
+        if judged and len({r["verdict"] for r in judged}) == 1:
+            where = ", ".join(dict.fromkeys(plain(r["where"]) for r in judged if r["where"]))
+            qualification = verdict[len(said):]
+            if qualification.startswith(" (") and qualification.endswith(")") and where:
+                # 'not seen at this scale (5 source classes)' for α = 0.1: one bracket, not two
+                parts.append(f"**{said}** ({where}: {qualification[2:-1]})")
+            else:
+                parts.append(f"**{said}**" + (f" ({where})" if where else "") + qualification)
+        else:
+            parts.append(f"**{said}**")
+            parts += [f"{plain(r['where'])}: *{r['verdict']}*" for r in judged]
+        parts += [f"{plain(r['where'])}: *{r['verdict']}*" for r in settings if r not in judged]
+        lines.append(f"- {source}: {claim} — " + "; ".join(parts))
     return "**In short.** The verdicts of this chapter, one per claim:\n\n" + "\n".join(lines)

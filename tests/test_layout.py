@@ -322,3 +322,17 @@ def test_no_machine_service_wording_on_the_built_page(page):
     text = _article(_soup(page)).get_text(" ")
     found = [what for what, pattern in FORBIDDEN.items() if pattern.search(text)]
     assert not found, f"{page.relative_to(HTML)}: {found}"
+
+
+@pytest.mark.skipif(not BUILT, reason=NOT_BUILT)
+@pytest.mark.parametrize("page", PAGES, ids=IDS)
+def test_percent_never_starts_a_line(page):
+    """Between a number and its "%" the space does not break (_ext/numberstyle.py): in the
+    article's prose, outside code and mathematics, no number is followed by a breaking space and "%"."""
+    soup = _soup(page)
+    article = _article(soup)
+    for tag in article.select("pre, code, .math, mjx-container, script, style"):
+        tag.decompose()
+    text = article.get_text("")
+    found = re.findall(r".{0,30}\d %.{0,10}", text)
+    assert not found, f"{page.relative_to(HTML)}: {found[:5]}"
