@@ -141,7 +141,7 @@ def _sweep(cfg: LabelNoiseConfig, memo, desc: str) -> dict:
 
 
 def label_noise(cfg: LabelNoiseConfig, memo) -> dict:
-    """Symmetric label noise η ∈ {0, 10, 20, 40 %}: hard targets vs smoothing vs negative smoothing,
+    """Symmetric label noise η ∈ {0, 10, 20, 40 %}: hard targets vs smoothing vs negative smoothing,
     trained directly and after a hard-target warm-up, on the whole training split."""
     return _sweep(cfg, memo, "label_noise")
 
