@@ -9,7 +9,7 @@ import re
 
 from docutils import nodes
 
-from lsutils.report import restyle_numbers
+from lsutils.report import NBSP, restyle_numbers
 
 _KEEP = (nodes.literal, nodes.literal_block, nodes.math, nodes.math_block, nodes.raw,
          nodes.FixedTextElement, nodes.reference)
@@ -47,7 +47,6 @@ def restyle(app, doctree, docname):
 
 
 _SPACE_PERCENT = re.compile(r"(\d) (%)")
-NBSP = "\u00a0"
 
 
 def _ends_in_digit(node) -> bool:

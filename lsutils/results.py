@@ -163,7 +163,6 @@ class Result:
                 f"commit {short_commit(p.get('git_commit', '?'))}, {cost:.0f} s of compute{runs}, "
                 f"{p.get('date', '?')[:10]}")
 
-
     def note(self) -> str:
         """What produced this result, in a reader's words (Markdown, one line): the settings, how
         many training runs, the compute time and the device, the date, the code's commit, and the

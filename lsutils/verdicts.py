@@ -141,6 +141,15 @@ def tally(claims: list[dict]) -> dict[str, int]:
     return {out: n for out, n in counts.items() if n}
 
 
+def _who(row: dict) -> str:
+    """Who made a claim: its source, and for Müller et al.'s own table or figure (a reproduction
+    chapter's claim that names no other paper and is not the book's own) the paper before it."""
+    source = row["source"]
+    own = row["doc"].startswith("chapters/reproduction/") and "et al." not in source \
+        and not source.startswith("This book")
+    return f"Müller et al. (2019), {source}" if own else source
+
+
 def headlines(claims: list[dict]) -> list[dict]:
     """The rows of ``grouped`` claims that an experiment's ``headlines`` name, in book order, each
     with ``headline`` (the claim in plain words) and ``who`` (the paper, with its table or figure
@@ -151,9 +160,7 @@ def headlines(claims: list[dict]) -> list[dict]:
         c = by_key.get(key)
         if c is None:
             continue
-        own = c["doc"].startswith("chapters/reproduction/") and "et al." not in c["source"]
-        rows.append({**c, "headline": words,
-                     "who": f"Müller et al. (2019), {c['source']}" if own else c["source"]})
+        rows.append({**c, "headline": words, "who": _who(c)})
     return rows
 
 
@@ -171,10 +178,7 @@ def in_short(page: str) -> str:
     for r in rows:
         claims.setdefault((r["source"], r["claim"]), []).append(r)
     lines = []
-    for (source, claim), settings in claims.items():
-        if settings[0]["doc"].startswith("chapters/reproduction/") and "et al." not in source \
-                and not source.startswith("This book"):
-            source = f"Müller et al. (2019), {source}"   # the paper's own table or figure
+    for (_, claim), settings in claims.items():
         judged = [r for r in settings if r["verdict"] not in UNJUDGED]
         verdict = combined_verdict([r["verdict"] for r in settings])
         said = outcome(verdict)
@@ -191,5 +195,5 @@ def in_short(page: str) -> str:
             parts.append(f"**{said}**")
             parts += [f"{plain(r['where'])}: *{r['verdict']}*" for r in judged]
         parts += [f"{plain(r['where'])}: *{r['verdict']}*" for r in settings if r not in judged]
-        lines.append(f"- {source}: {claim} — " + "; ".join(parts))
+        lines.append(f"- {_who(settings[0])}: {claim} — " + "; ".join(parts))
     return "**In short.** The verdicts of this chapter, one per claim:\n\n" + "\n".join(lines)

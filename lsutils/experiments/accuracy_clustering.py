@@ -339,8 +339,7 @@ def recipe_rows(config: dict, runs: list[dict]) -> list[list[str]]:
         t = net["train"]
         family = net.get("paper") or ("resnet" if net["arch"].startswith("resnet") else "alexnet")
         params = next(r["parameters"] for r in runs if r["arch"] == net["arch"])
-        images = (f"{config['train_size']:,}".replace(",", report.NBSP) if config["train_size"]
-                  else "all")
+        images = report.count_text(config["train_size"]) if config["train_size"] else "all"
         aug = (f"crop ±{t['crop_padding']} px" if t["crop_padding"] else "none") + (" + flip" if t["flip"] else "")
         rows.append([f"paper: {PAPER_RECIPES[family][0]}", *PAPER_RECIPES[family][1:]])
         name = (f"MLP {net['width']}-{net['width']}" if net["arch"] == "mlp"

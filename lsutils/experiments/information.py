@@ -359,9 +359,7 @@ PREMISE_HEADER = ("α", "pool, without d (%)", "pool, under d (%)", "training se
 def end_rows(data_: dict, config: dict) -> list[list[str]]:
     """Per α, at the end of training: Î and its null with both numbers of copies, and the excess
     over log 2 (mean ± std over seeds)."""
-    from lsutils.report import mean_std
-
-    from lsutils.report import summarise
+    from lsutils.report import mean_std, summarise
 
     alphas = [float(a) for a in config["alphas"]]
     columns = []   # per column, per α: the values over seeds
@@ -379,9 +377,6 @@ def end_header(config: dict) -> tuple[str, ...]:
     small, large = config["copies"], config["copies_large"]
     return ("α", f"Î, L = {small}", f"its null, L = {small}", f"Î, L = {large}", f"its null, L = {large}",
             f"Î − null − log 2, L = {large}")
-
-
-END_HEADER = ("α", "Î, L = 5", "null", "Î, large L", "null", "Î − null − log 2")   # older callers: end_header
 
 
 # ----------------------------------------------------------------------------- the design, and how it was fixed
