@@ -154,10 +154,17 @@ class Result:
         matches: read a setting as ``res.spec.gates.train_accuracy``, not through the dict."""
         return get(self.name).presets[self.preset]
 
+    @property
+    def compute_s(self) -> float:
+        """Seconds of compute: the runs' own time where recorded (a resumed sweep's wall clock
+        undercounts it), else the sweep's wall clock."""
+        p = self.provenance
+        return p.get("runs_wall_time_s", p.get("wall_time_s", 0))
+
     def describe(self) -> str:
         """One line saying what produced this result (for captions and provenance tables)."""
         p = self.provenance
-        cost = p.get("runs_wall_time_s", p.get("wall_time_s", 0))
+        cost = self.compute_s
         runs = f" over {p['runs']} runs" if "runs" in p else ""
         return (f"{self.name} v{self.version}, preset '{self.preset}', {device_text(p)}, "
                 f"commit {short_commit(p.get('git_commit', '?'))}, {cost:.0f} s of compute{runs}, "
@@ -168,7 +175,7 @@ class Result:
         many training runs, the compute time and the device, the date, the code's commit, and the
         command that recomputes it."""
         p = self.provenance
-        cost = p.get("runs_wall_time_s", p.get("wall_time_s", 0))
+        cost = self.compute_s
         minutes = f"{cost / 60:.1f} minutes" if cost >= 60 else f"{cost:.0f} s"
         runs = f"{p['runs']} training runs, " if "runs" in p else ""
         device = device_text(p)
@@ -999,9 +1006,10 @@ def provenance_rows(experiments: Sequence[Experiment], presets: Sequence[str] = 
             row = {"experiment": name, "version": exp.version, "preset": preset,
                    "state": state, "device": "", "commit": "", "compute_min": None, "date": ""}
             if state == "ok":
-                p = load(name, preset).provenance
+                res = load(name, preset)
+                p = res.provenance
                 row.update(device=device_text(p), commit=short_commit(p["git_commit"], 12),
-                           compute_min=p.get("runs_wall_time_s", p["wall_time_s"]) / 60,
+                           compute_min=res.compute_s / 60,
                            date=p["date"][:10])
             rows.append(row)
     return rows
