@@ -83,7 +83,8 @@ def projection_grid(projections: dict[float, dict], triplets: dict[str, Sequence
                     m = labels == c
                     ax.scatter(coords[m, 0], coords[m, 1], s=3, alpha=0.5, color=color, label=class_names[c])
                 for (tx, ty), color in zip(np.asarray(proj["templates"]), CLASS_COLORS):
-                    ax.scatter(tx, ty, marker="*", s=140, color=color, edgecolor="k", linewidth=0.8, zorder=3)
+                    ax.scatter(tx, ty, marker="*", s=140, color=color, edgecolor="k", linewidth=0.8, zorder=3,
+                               clip_on=False)   # a template at the cloud's edge stays whole
                 ax.set_aspect("equal", adjustable="datalim")
                 ax.set_xticks([])
                 ax.set_yticks([])
