@@ -1,5 +1,7 @@
 """The results store: experiments are declared functions of a frozen config.
 
+An experiment comes in a few named sizes, its :term:`presets <preset>`: the smoke-test settings
+(``smoke``), the laptop-scale settings (``cpu``) and the paper-scale settings (``gpu``).
 ``run(name, preset)`` returns the cached result or computes and stores it. On disk, under
 ``results/<name>/``: ``<preset>.json`` (config, data, provenance, checksums) and, when the
 experiment returns arrays, ``<preset>.npz``. A sweep caches each run under
@@ -90,8 +92,8 @@ PARTS = ("theory", "reproduction", "after", "practice")
 @dataclass(frozen=True)
 class Experiment:
     """One experiment, declared once in its own module (:func:`declare`): everything that lists
-    experiments (the catalogue ``lsutils.experiments``, the claim tables, the GPU runner's order,
-    the site tests) is derived from these declarations."""
+    experiments (the catalogue ``lsutils.experiments``, the claim tables, the order in which
+    experiments are run, the book's tests) is derived from these declarations."""
 
     name: str
     version: int
@@ -132,6 +134,12 @@ PRESET_WORDS = {"smoke": "smoke-test settings", "cpu": "laptop-scale settings",
 
 @dataclass
 class Result:
+    """One stored result: experiment ``name`` computed at ``preset`` (experiment ``version``),
+    with the ``config`` it ran with, the numbers it returned (``data``) and its ``arrays``, and
+    its ``provenance`` (code version, software versions, device, compute time, date). ``cached`` is true
+    when it was read from the store rather than just computed. :func:`run`, :func:`load` and
+    :func:`best` return one."""
+
     name: str
     preset: str
     version: int
@@ -156,8 +164,8 @@ class Result:
 
     @property
     def compute_s(self) -> float:
-        """Seconds of compute: the runs' own time where recorded (a resumed sweep's wall clock
-        undercounts it), else the sweep's wall clock."""
+        """The compute this result took, in seconds. The runs' own time where recorded, since a
+        resumed sweep's wall clock undercounts it; else the sweep's wall clock."""
         p = self.provenance
         return p.get("runs_wall_time_s", p.get("wall_time_s", 0))
 
