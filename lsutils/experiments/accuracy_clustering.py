@@ -324,9 +324,9 @@ def claims(data_: dict, config: dict) -> list[dict]:
 
 # The paper's recipes (its Section 2 and appendix), for the departures table.
 PAPER_RECIPES = {
-    "resnet": ("ResNet-56 (16/32/64 channels)", "CIFAR-100, 40 000 images", "≈ 205 (64k steps)",
-               "lr 0.1, ÷10 at 50 % and 75 %", "0.0001, all layers", "crop + flip"),
-    "alexnet": ("AlexNet (64 channels)", "CIFAR-10, 40 000 images", "≈ 1 250 (390k steps)",
+    "resnet": ("ResNet-56 (16/32/64 channels)", "CIFAR-100, 40\u00a0000 images", "≈\u00a0205 (64k steps)",
+               "lr 0.1, ÷10 at 50\u00a0% and 75\u00a0%", "0.0001, all layers", "crop + flip"),
+    "alexnet": ("AlexNet (64 channels)", "CIFAR-10, 40\u00a0000 images", "≈\u00a01\u00a0250 (390k steps)",
                 "lr 0.1, ÷10 every 130k steps", "0.04, dense layers", "crop + flip"),
 }
 RECIPE_HEADER = ("network", "data", "epochs", "schedule", "weight decay", "augmentation")
