@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 import torch
 from tqdm import tqdm
 
-from lsutils import data, distill, models, stats, train
+from lsutils import data, distill, models, report, stats, train
 from lsutils.recipes import Network, build_network, cosine, paper_resnet
 from lsutils.stats import mean_or_nan
 from lsutils.results import declare
@@ -113,7 +113,7 @@ def departure(config: dict) -> str:
     "refuted" reads "not seen at this scale (<departure>)" (``stats.not_seen``)."""
     parts = []
     if config["transfer_size"] and config["transfer_size"] != config["train_size"]:
-        k = lambda n: f"{n:,}".replace(",", "\u202f")  # noqa: E731
+        k = report.count_text
         n_t = f"{k(config['train_size'])}-image" if config["train_size"] else "whole"
         parts.append(f"students on a {k(config['transfer_size'])}-image transfer set, not the teachers' "
                      f"{n_t} training set")
@@ -485,10 +485,9 @@ def figure5_panels(runs: list[dict], config: dict) -> list[dict]:
     teachers = _series([(mean_gamma(runs, a, 1.0), select(runs, "teacher", a)) for a in alphas],
                        "teacher trained with α", "k", annotate=[name(a) for a in alphas])
     hard = _series([(mean_gamma(runs, 0.0, t), select(runs, "student", 0.0, t)) for t in temps],
-                   "student of the hard teacher at T", "tab:blue", annotate=[f"T={t:g}" for t in temps],
-                   annotate_offset=(4, -11))
+                   "student of the hard teacher at T", "tab:blue")
     soft = _series([(mean_gamma(runs, a, 1.0), select(runs, "student", a, 1.0)) for a in smoothed],
-                   "student of the α-teacher, T = 1", "tab:red", annotate=[name(a) for a in smoothed])
+                   "student of the α-teacher, T = 1", "tab:red")
     matched = _series([(mean_gamma(runs, a, 1.0), select(runs, "matched", a)) for a in smoothed],
                       "student of the hard teacher at matched γ", "tab:purple", ls=":", marker="s")
     direct = _series([(a, select(runs, "direct", a)) for a in alphas],
@@ -553,7 +552,7 @@ def network_rows(runs: list[dict], config: dict) -> list[list[str]]:
         rows.append(["student alone (α = 0)", _name(config["student"]), f"{alone[0]['parameters']:,}",
                      f"{alone[0]['images']:,}", f"{100 * min(r['train']['accuracy'] for r in alone):.2f}",
                      f"{mean_or_nan([accuracy(r) for r in alone]):.2f}", str(len(alone))])
-    return [[c.replace(",", "\u202f") if c[:1].isdigit() else c for c in row] for row in rows]
+    return [[c.replace(",", report.NBSP) if c[:1].isdigit() else c for c in row] for row in rows]
 
 
 NETWORK_HEADER = ("network", "architecture", "parameters", "training images", "train acc. (%, min)",
@@ -574,18 +573,18 @@ def design_rows(config: dict, runs: list[dict]) -> list[list[str]]:
     hard = next(iter(select(runs, "teacher", 0.0).values()))
     alone = next(iter(select(runs, "direct", 0.0).values()))
     n_t, n_s = hard["images"], alone["images"]
-    k = lambda n: f"{n:,}".replace(",", "\u202f")  # noqa: E731
+    k = report.count_text
     return [
         ["data", "CIFAR-10",
          f"{DATASET_NAMES.get(config['dataset'], config['dataset'])}: teachers on {k(n_t)} training images",
-         "teachers on 1\u202f536"],
+         "teachers on 1\u00a0536"],
         ["teacher", "ResNet-56 (0.85 M parameters)",
          f"{_name(t)}, {k(hard['parameters'])} parameters, {t['train']['epochs']:g} epochs, no augmentation",
-         "ResNet-8 of width 8 (19\u202f074 parameters), test accuracy 80.5 %"],
+         "ResNet-8 of width 8 (19\u00a0074 parameters), test accuracy 80.5 %"],
         ["student", "AlexNet (more parameters than its teacher)",
          f"{_name(s)}, {k(alone['parameters'])} parameters, {s['train']['epochs']:g} epochs", "same"],
         ["students' images", "the teacher's training set",
-         f"transfer set: the first {k(n_s)} of the teachers' {k(n_t)}", "the first 128 of 1\u202f536"],
+         f"transfer set: the first {k(n_s)} of the teachers' {k(n_t)}", "the first 128 of 1\u00a0536"],
         ["teacher α", "0, 0.15, …, 0.75", ", ".join(f"{a:g}" for a in config["alphas"]), "same"],
         ["T (hard teacher)", "1, 2, 3, 4, 8, 12, 16", ", ".join(f"{x:g}" for x in config["temperatures"]), "same"],
         ["seeds", "5 per point (min / mean / max)",

@@ -181,7 +181,7 @@ def rc_panels(data_: dict, config: dict) -> list[dict]:
             series.append({"x": x, "y": mean, "lo": lo, "hi": hi, "label": f"α = {alpha:g}", "color": color,
                            "marker": ""})
         panels.append({"title": title, "xlabel": "coverage", "ylabel": "selective risk (%)", "series": series,
-                       "legend": score == "msp", "legend_loc": "upper left"})
+                       "legend": score == "msp", "legend_loc": "upper center"})
     return panels
 
 
