@@ -1,4 +1,5 @@
-"""Summaries over seeds, as the book reports every metric: mean ± std (and min / max), never one run."""
+"""How the book prints results: numbers in its style (true minus, thousands separators), summaries
+over seeds, numbered tables, and the verdict boxes and claim rows of the reproduction chapters."""
 
 from __future__ import annotations
 
@@ -104,8 +105,8 @@ def restyle_numbers(text: str) -> str:
 
 
 def count_text(n: int) -> str:
-    """A count as the book prints it: thousands set apart by a no-break space ('45 974',
-    '10 000', '5 000'); below a thousand as it is ('919')."""
+    """A count as the book prints it: thousands set apart by a no-break space ('45 974',
+    '10 000', '5 000'); below a thousand as it is ('919')."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise ValueError(f"n must be an integer, got {n!r}")
     return (MINUS if n < 0 else "") + f"{abs(int(n)):,}".replace(",", NBSP)
@@ -349,12 +350,13 @@ def claim_rows(claims: Iterable[dict], digits: int = 2) -> list[list[str]]:
         if missing:
             raise ValueError(f"claims must be the dicts an experiment's claims() returns; missing {sorted(missing)}")
         d = claim_decimals(c, digits)
-        rows.append([f"{c['source']}: {c['claim']} ({c['measure']})", c["arch"], fmt_number(c["hard"], d),
+        # a dash, not brackets: measures carry their own "(unit)"
+        rows.append([f"{c['source']}: {c['claim']} — {c['measure']}", c["arch"], fmt_number(c["hard"], d),
                      fmt_number(c["smoothed"], d), claim_interval(c, digits), c["verdict"]])
     return rows
 
 
-CLAIM_HEADER = ("claim (measure)", "network", "α = 0", "α = 0.1", "Δ [interval] at its Holm confidence",
+CLAIM_HEADER = ("claim — measure", "network", "α = 0", "α = 0.1", "Δ [interval] at its Holm confidence",
                 "verdict")
 
 
