@@ -219,10 +219,13 @@ VERDICT_MEANINGS = {
 
 
 def verdict_badge(verdict: str) -> str:
-    """``verdict`` in bold inside an inline HTML span of its outcome's class
-    (``verdict-badge`` plus ``verdict_style``), for a table cell that MyST renders: the same
-    colour key as the verdict boxes."""
-    return f'<span class="verdict-badge {verdict_style(verdict)}">**{verdict}**</span>'
+    """``verdict`` inside an inline HTML span of its outcome's class (``verdict-badge`` plus
+    ``verdict_style``), for a table cell that MyST renders: the same colour key as the verdict
+    boxes. The verdict is bold; a qualifier in brackets after it (the departure that "not seen
+    at this scale" names) is not."""
+    style = verdict_style(verdict)
+    head, sep, rest = verdict.partition(" (")
+    return f'<span class="verdict-badge {style}">**{head}**{sep}{rest}</span>'
 
 
 def interval(diff: dict, digits: int = 2, scale: float = 1.0) -> str:

@@ -190,7 +190,8 @@ def in_short(page: str) -> str:
                 # 'not seen at this scale (5 source classes)' for α = 0.1: one bracket, not two
                 parts.append(f"**{said}** ({where}: {qualification[2:-1]})")
             else:
-                parts.append(f"**{said}**" + (f" ({where})" if where else "") + qualification)
+                # 'holds as advice; it changed 1 of 15 choices (MLP)': the verdict reads on unbroken
+                parts.append(f"**{said}**{qualification}" + (f" ({where})" if where else ""))
         else:
             parts.append(f"**{said}**")
             parts += [f"{plain(r['where'])}: *{r['verdict']}*" for r in judged]

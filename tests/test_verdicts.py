@@ -226,3 +226,13 @@ def test_in_short_lists_each_claim_of_a_chapter_once_with_its_verdict_in_bold():
     assert all(r["doc"] == page for r in verdicts.book_claims(page))
     with pytest.raises(ValueError, match="page"):
         verdicts.in_short("chapters/theory/targets")
+
+
+def test_in_short_keeps_a_verdicts_qualification_next_to_it():
+    """'**holds** as advice; it changed 1 of 15 choices (setting)', never the setting splitting
+    the verdict from its own qualification."""
+    bullets = [line for line in verdicts.in_short("chapters/practice/choosing_eps").splitlines()
+               if line.startswith("- ")]
+    qualified = [line for line in bullets if "**holds** as advice" in line]
+    assert qualified, bullets
+    assert all(re.search(r"\*\*holds\*\* as advice[^(]*\(", line) for line in qualified), qualified
