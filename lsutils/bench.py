@@ -3,7 +3,7 @@
 Both train the same model from the same initialisation for the same number of steps on the same
 device, with the same augmentation (random crop with 2-pixel padding, horizontal flip) and loss.
 The plain loop is torchvision's dataset + per-sample transforms + ``DataLoader``; the engine is
-``lsutils.train.train`` (data on the device, batched augmentation, bf16 + channels_last on CUDA).
+``lsutils.train.train`` (data on the device, batched augmentation, bf16 and channels-last memory layout on a GPU).
 """
 
 from __future__ import annotations

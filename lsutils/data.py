@@ -3,10 +3,22 @@
 Everything is read through torchvision's dataset classes (``download=False``) from their usual
 on-disk layout under a root folder::
 
-    ROOT/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
-    ROOT/MNIST/raw/...                  (same four files)
-    ROOT/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}
-    ROOT/cifar-100-python/{train,test,meta}
+    ROOT/
+      FashionMNIST/raw/
+        train-images-idx3-ubyte[.gz]
+        train-labels-idx1-ubyte[.gz]
+        t10k-images-idx3-ubyte[.gz]
+        t10k-labels-idx1-ubyte[.gz]
+      MNIST/raw/
+        (the same four files)
+      cifar-10-batches-py/
+        data_batch_1 … data_batch_5
+        test_batch
+        batches.meta
+      cifar-100-python/
+        train
+        test
+        meta
 
 ``locate`` finds such a root (or prepares one), trying in order:
 
@@ -596,8 +608,8 @@ def split_indices(n: int, val_size: int, seed: int = 0) -> tuple[torch.Tensor, t
     """Fixed-seed split of ``range(n)``: ``(train_idx, val_idx)``, each sorted.
 
     ``val`` is the first ``val_size`` entries of ``torch.randperm(n)`` drawn from
-    ``torch.Generator().manual_seed(seed)``, ``train`` the rest: the same split on every machine
-    running the same torch version (CPU generator, independent of any GPU).
+    ``torch.Generator().manual_seed(seed)``, ``train`` the rest: the same split on any computer
+    with the same torch version.
     """
     if not 0 < val_size < n:
         raise ValueError(f"val_size must be in (0, {n}) for {n} training images (got {val_size})")
@@ -660,7 +672,7 @@ None, the default, leaves splits whole."""
 def hooked(split: str, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(images, labels)`` through :data:`split_hook`, if one is set: what :func:`load_split`
     returns, and what a data set built elsewhere (e.g. scikit-learn's digits) passes through so
-    that a dry run cuts it too."""
+    that a shortened test run cuts it too."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS} (got {split!r})")
     if len(images) != len(labels):
@@ -669,7 +681,8 @@ def hooked(split: str, images: torch.Tensor, labels: torch.Tensor) -> tuple[torc
 
 
 def splits_cut() -> bool:
-    """True while a hook may cut splits short (in a dry run): size checks on a split then cannot hold."""
+    """True while a hook may cut splits short (in a shortened test run): size checks on a split then
+    cannot hold."""
     return split_hook is not None
 
 

@@ -3,8 +3,8 @@ directly or through others, lazy imports included.
 
 ``code_fingerprint("lsutils.experiments.calibration")`` is ``{module: hash}``, one hash per
 module: SHA-256 of the module's syntax tree with docstrings removed (``ast.dump``), so that
-comments, docstrings and layout do not count, and any change to what the code does does. The
-store records it with every result and run; a stored result whose modules hash otherwise now is
+comments, docstrings and layout do not count, and any change to what the code does counts. The
+store records it with every result and run; a stored result whose modules now hash differently is
 stale (``lsutils.results``): changing ``metrics.ece`` leaves no old number on a page.
 
 ``run_fingerprint(module, entry)`` is what the store records: in the experiment's own module it
@@ -41,7 +41,7 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
 
 
 def source_hash(source: str) -> str:
-    """SHA-256 (hex, 16 characters) of ``source``'s syntax tree without docstrings."""
+    """The first 16 hex characters of the SHA-256 of ``source``'s syntax tree without docstrings."""
     if not isinstance(source, str):
         raise ValueError(f"source must be a str, got {type(source).__name__}")
     dump = ast.dump(_strip_docstrings(ast.parse(source)), annotate_fields=False)

@@ -1,8 +1,9 @@
-"""Penultimate-layer geometry: the template-plane projection of the paper's Figure 1, neural collapse, distances.
+r"""Penultimate-layer geometry: the template-plane projection of the paper's Figure 1, neural
+collapse, distances.
 
 Müller, Kornblith & Hinton (2019) write logit k as z_k = xᵀ w_k, with x the penultimate
 activation **with a 1 appended** and w_k the class *template*: the last layer's weight row
-with its bias appended. Everything here lives in that augmented space R^{D+1}:
+with its bias appended. Everything here lives in that augmented space :math:`\mathbb{R}^{D+1}`:
 
 * ``augment_templates`` / ``augment_features`` build w_k = [W_k, b_k] and x = [h, 1], so that
   ``augment_features(h) @ augment_templates(W, b).T`` equals the linear layer's logits;
@@ -210,7 +211,7 @@ def template_plane(
     origin = w_a, shape (D+1,); basis (2, D+1) has orthonormal rows
     e₁ = u / ‖u‖,  e₂ = r / ‖r‖,  with u = w_b − w_a, v = w_c − w_a, r = v − (v·e₁) e₁,
     so w_a ↦ (0, 0), w_b ↦ (‖u‖, 0) and w_c lands in the upper half-plane. Float64.
-    Raises ``ValueError`` if the three templates are (numerically) collinear; see COLLINEAR_TOL.
+    Raises ``ValueError`` if the three templates are (numerically) collinear; see ``COLLINEAR_TOL``.
     """
     k, _ = _check_layer(weight, bias)
     a, b, c = _check_classes(classes, k)
@@ -230,7 +231,8 @@ def template_plane(
 
 
 def project_points(points: torch.Tensor, origin: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """Coordinates c = (p − origin) @ basisᵀ of points p already in R^{D+1}: shape (N, 2), float64.
+    r"""Coordinates c = (p − origin) @ basisᵀ of points p already in
+    :math:`\mathbb{R}^{D+1}`: shape (N, 2), float64.
 
     For orthonormal ``basis`` this is the orthogonal projection onto the affine plane, expressed
     in its basis; ``project`` is this applied to features with the 1 appended.
@@ -334,9 +336,14 @@ def _norms_and_angles(v: torch.Tensor, scale: torch.Tensor, name: str, what: str
 # ----------------------------------------------------------------------------- NC1 … NC4
 
 def nc1(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
-    """NC1 = (1/K) tr(Σ_W Σ_B⁺) (Papyan, Han & Donoho 2020), computed in float64.
+    r"""NC1 = (1/K) tr(Σ_W Σ_B⁺) (Papyan, Han & Donoho 2020), computed in float64.
 
-    Σ_W = (1/N) Σ_i (h_i − μ_{y_i})(h_i − μ_{y_i})ᵀ,  Σ_B = (1/K) Σ_k (μ_k − μ_G)(μ_k − μ_G)ᵀ,
+    .. math::
+
+       \Sigma_W = \frac{1}{N} \sum_i (h_i - \mu_{y_i})(h_i - \mu_{y_i})^\top,
+
+       \Sigma_B = \frac{1}{K} \sum_k (\mu_k - \mu_G)(\mu_k - \mu_G)^\top,
+
     with μ_k the class means and μ_G = (1/K) Σ_k μ_k the **mean of the class means**. Papyan et
     al. use balanced data, where this equals the mean over examples; on an unbalanced sample
     (e.g. a validation split) the mean of class means keeps Σ_B the covariance of K equally
@@ -380,10 +387,19 @@ def nc2(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[
 
 
 def nc2_templates(weight: torch.Tensor) -> dict[str, float]:
-    """NC2 of the classifier rows w_k of ``weight`` (K, D): the same three numbers as ``nc2``.
+    r"""NC2 of the classifier rows w_k of ``weight`` (K, D): the same three numbers as ``nc2``.
 
-    equinorm = std_k ‖w_k‖ / mean_k ‖w_k‖, equiangular = mean_{k≠k'} abs(cos(w_k, w_k') + 1/(K−1)),
-    angle_std = std_{k≠k'} cos(w_k, w_k'). The rows are used **as they are**, neither centred
+    .. math::
+
+       \text{equinorm} = \operatorname{std}_k \lVert w_k \rVert
+       \big/ \operatorname{mean}_k \lVert w_k \rVert,
+
+       \text{equiangular} = \operatorname{mean}_{k \ne k'}
+       \Bigl| \cos(w_k, w_{k'}) + \frac{1}{K - 1} \Bigr|,
+
+       \text{angle\_std} = \operatorname{std}_{k \ne k'} \cos(w_k, w_{k'}).
+
+    The rows are used **as they are**, neither centred
     nor augmented with the bias, following Papyan, Han & Donoho (2020), whose NC2 for W asks
     that the rows themselves form a simplex ETF about the origin: a common offset added to every
     row therefore counts against collapse here, whereas ``nc2`` removes μ_G from the means.
@@ -443,12 +459,13 @@ def nc4(
 # ----------------------------------------------------------------------------- class similarity
 
 def class_separation(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float:
-    """R² = 1 − d̄_within / d̄_total (Kornblith et al. 2021), d = 1 − cosine similarity, float64.
+    r"""R² = 1 − d̄_within / d̄_total (Kornblith et al. 2021), d = 1 − cosine similarity, float64.
 
     d̄_within averages d over same-class pairs within each class, then over classes; d̄_total
     over all pairs of classes (k, l), each the mean of d between their members — self-pairs
     included in both. With μ̂_k the mean of the L2-normalised features of class k this is
-    d̄_within = 1 − (1/K) Σ_k ‖μ̂_k‖² and d̄_total = 1 − ‖(1/K) Σ_k μ̂_k‖². 1: every class one
+    :math:`\bar d_\text{within} = 1 - \frac{1}{K} \sum_k \lVert \hat\mu_k \rVert^2` and
+    :math:`\bar d_\text{total} = 1 - \bigl\lVert \frac{1}{K} \sum_k \hat\mu_k \bigr\rVert^2`. 1: every class one
     direction; 0: classes indistinguishable by angle.
     """
     h, labels, _ = _class_stats(features, labels, num_classes)
@@ -464,7 +481,8 @@ def class_separation(features: torch.Tensor, labels: torch.Tensor, num_classes: 
 
 
 def class_mean_distances(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """D_kl = ‖μ_k − μ_l‖ / mean_{k'≠l'} ‖μ_k' − μ_l'‖: (K, K) float64, zero diagonal.
+    r""":math:`D_{kl} = \lVert \mu_k - \mu_l \rVert \,/\, \operatorname{mean}_{k' \ne l'}
+    \lVert \mu_{k'} - \mu_{l'} \rVert`: (K, K) float64, zero diagonal.
 
     Euclidean distances between class means, divided by their mean over the K(K − 1)
     off-diagonal entries so that the matrix is scale-free (its off-diagonal mean is 1).
@@ -544,11 +562,12 @@ def distance_confusion_correlation(distances: torch.Tensor, confusion: torch.Ten
 def template_distances(
     features: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
 ) -> dict[str, torch.Tensor]:
-    """Euclidean distances d_ik = ‖[h_i, 1] − w_k‖ in the augmented space, float64.
+    r"""Euclidean distances d_ik = ‖[h_i, 1] − w_k‖ in the augmented space, float64.
 
-    Returns ``{"all": (N, K) d_ik, "own": (N,) d_{i y_i}, "other": (N, K−1) d_ik for k ≠ y_i in
-    increasing k}``. Note d_ik² = ‖h_i − W_k‖² + (1 − b_k)²: the bias enters as a coordinate,
-    exactly as in the paper's templates. Computed pairwise without the ‖x‖² − 2x·w + ‖w‖²
+    Returns a dict: ``"all"``, the (N, K) distances :math:`d_{ik}`; ``"own"``, the (N,)
+    distances :math:`d_{i y_i}` to the own template; ``"other"``, the (N, K − 1) distances
+    :math:`d_{ik}` for :math:`k \ne y_i`, in increasing k. Note d_ik² = ‖h_i − W_k‖² + (1 − b_k)²:
+    the bias enters as a coordinate, exactly as in the paper's templates. Computed pairwise without the ‖x‖² − 2x·w + ‖w‖²
     expansion, which cancels catastrophically for points close to their template.
     """
     k, d = _check_layer(weight, bias)
@@ -562,9 +581,9 @@ def template_distances(
 
 
 def distance_summary(distances: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Summarise ``template_distances`` output as floats.
+    r"""Summarise ``template_distances`` output as floats.
 
-    own_mean, own_std: mean and (population, 1/n) standard deviation of d_{i y_i};
+    own_mean, own_std: mean and (population, 1/n) standard deviation of :math:`d_{i y_i}`;
     other_mean, other_std: the same over all N(K−1) distances to the other templates;
     ratio = own_mean / other_mean.
 
@@ -612,7 +631,8 @@ def _check_plane_labels(coords: torch.Tensor, labels: torch.Tensor) -> torch.Ten
 
 
 def cluster_spread(coords: torch.Tensor, labels: torch.Tensor) -> dict[int, float]:
-    """Per-class tightness in the plane: {class: (1/n_c) Σ_{i: y_i = c} ‖coords_i − m_c‖}.
+    r"""Per-class tightness in the plane: a dict mapping each class c to
+    :math:`\frac{1}{n_c} \sum_{i:\, y_i = c} \lVert \text{coords}_i - m_c \rVert`.
 
     m_c is the centroid of class c's 2-D coordinates; keys are the classes present in
     ``labels``, in increasing order. Float64; distances in the plane are true augmented-space
@@ -637,9 +657,11 @@ def centroid_distances(coords: torch.Tensor, labels: torch.Tensor) -> torch.Tens
 
 
 def relative_closeness(distances: torch.Tensor, group: Sequence[int]) -> float:
-    """How close the classes of ``group`` sit, relative to any two classes:
+    r"""How close the classes of ``group`` sit, relative to any two classes:
 
-        ρ_G = mean_{k<l ∈ G} D_kl / mean_{k≠l} D_kl,
+    .. math::
+
+       \rho_G = \operatorname{mean}_{k < l \in G} D_{kl} \big/ \operatorname{mean}_{k \ne l} D_{kl},
 
     D a symmetric (K, K) distance matrix with zero diagonal (``class_mean_distances``,
     ``centroid_distances``). ρ_G = 1: the group's classes are as far apart as the average pair;

@@ -1,22 +1,27 @@
-"""Mutual information between the index of a training example and a scalar function of its logits.
+r"""Mutual information between the index of a training example and a scalar function of its logits.
 
 Müller, Kornblith & Hinton (2019, Sec. 4) ask how much a network's logits still say about *which*
 training example went in. X is the index of an example (uniform over N examples), Y = f(d(x)) a
 scalar of the logits — the difference of two logits — under a random augmentation d. With L
-augmented copies of each example, μ_x the mean of f over the copies of example x and one shared
-variance σ² = (1/NL) Σ_{x,l} (f_{x,l} − μ_x)², each p(y | x) is modelled as N(μ_x, σ²) and
+augmented copies of each example, :math:`\mu_x` the mean of f over the copies of example x and one
+shared variance :math:`\sigma^2 = \frac{1}{NL} \sum_{x,l} (f_{x,l} - \mu_x)^2`, each p(y | x) is
+modelled as :math:`N(\mu_x, \sigma^2)` and
 
-    Î = (1/NL) Σ_{x,l} [ −(f_{x,l} − μ_x)² / (2σ²)
-                         − log( (1/N) Σ_{x'} exp(−(f_{x,l} − μ_{x'})² / (2σ²)) ) ],
+.. math::
+
+   \hat I = \frac{1}{NL} \sum_{x,l} \Bigl[ -\frac{(f_{x,l} - \mu_x)^2}{2\sigma^2}
+            - \log \Bigl( \frac{1}{N} \sum_{x'} \exp\Bigl(-\frac{(f_{x,l} - \mu_{x'})^2}{2\sigma^2}\Bigr)
+            \Bigr) \Bigr],
 
 the average of log p(y | x) − log p(y) with p(y) the equal mixture of the N Gaussians (their
 common normalising constant cancels). Written as log N + mean log p(x | y), it is at most log N,
 reached when every example is told apart from all others; it is 0 when the N means coincide; two
 well-separated classes whose examples are indistinguishable within a class give log 2.
 
-Bias. μ_x is a mean of only L noisy copies, so even when f does not depend on the example the μ_x
-scatter by about σ/√L and the estimate reads above 0: about ½·log(1 + 1/(L − 1)) nats for a
-Gaussian f, ≈ 0.11 nats at the paper's L = 5. Limits are only reached for large L.
+Bias. :math:`\mu_x` is a mean of only L noisy copies, so even when f does not depend on the
+example the :math:`\mu_x` scatter by about σ/√L and the estimate reads above 0: about
+½·log(1 + 1/(L − 1)) nats for a Gaussian f, ≈ 0.11 nats at the paper's L = 5. Limits are only
+reached for large L.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ def mutual_information(samples, chunk: int = 256) -> float:
     """The paper's estimate Î (nats) of the mutual information between example index and f.
 
     ``samples``: array (N, L), row x holding f for L augmented copies of example x (numpy or torch;
-    computed in float64). Returns a float in [0, log N] up to rounding (see the module docstring
+    computed in float64). Returns a float in [0, log N] up to rounding (see the top of this page
     for the formula and for its upward bias at small L). Raises ``ValueError`` when the shared
     variance σ² is 0 — every copy of every example equal to its example's mean — where the
     Gaussian model is undefined. ``chunk`` rows are processed at a time (memory N·L·chunk).

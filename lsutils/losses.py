@@ -1,7 +1,7 @@
 """Label-smoothing cross-entropy, soft-target cross-entropy and the confidence penalty.
 
 All losses work on raw logits and go through ``log_softmax`` so that logits of magnitude
-1e4 and more stay finite.
+10⁴ and more stay finite.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def smoothed_cross_entropy(
     allow_negative: bool = False,
     class_weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Cross-entropy against label-smoothed targets: ℓ = −Σ_k q_k log softmax(z)_k.
+    r"""Cross-entropy against label-smoothed targets: ℓ = −Σ_k q_k log softmax(z)_k.
 
     q is ``smooth_targets(labels, K, eps, convention)``. Writing q = a·onehot(y) + b·1 with
     b = q_j and a = q_y − q_j, this is ℓ = a·(−log p_y) + b·Σ_k(−log p_k), so q is never
@@ -87,7 +87,7 @@ def smoothed_cross_entropy(
     ``reduction``: ``"mean"`` over the N rows, ``"sum"``, or ``"none"`` for shape (N,).
 
     ``class_weight`` (K,) weighs **examples**: example i's whole smoothed loss is multiplied by
-    w_{y_i}, and ``"mean"`` divides by Σ_i w_{y_i} — the reweighted risk. At ε = 0 this is
+    :math:`w_{y_i}`, and ``"mean"`` divides by :math:`\sum_i w_{y_i}` — the reweighted risk. At ε = 0 this is
     ``F.cross_entropy(weight=w)`` exactly. At ε > 0 it is *not*: PyTorch multiplies the
     smoothing term's log p_k by w_k, the weight of the class *receiving* the mass, whatever the
     label (see ``theory.torch_weighted_optimum`` for what that does to the optimum).
@@ -188,9 +188,9 @@ def distillation_loss(
     reduction: str = "mean",
 ) -> torch.Tensor:
     """Knowledge distillation as in Müller et al. (2019), Sec. 4:
-    ℓ = (1 − β)·H(q_ε(y), p) + β·H(pᵗ(T), p(T_s)), with pᵗ(T) = softmax(z_t / T),
-    p(T_s) = softmax(z_s / T_s), T_s = ``student_temperature`` (default: T), and q_ε(y) the hard
-    label smoothed with ``eps`` (0: one-hot).
+    ℓ = (1 − β)·H(q_α(y), p) + β·H(pᵗ(T), p(T_s)), with pᵗ(T) = softmax(z_t / T),
+    p(T_s) = softmax(z_s / T_s), T_s = ``student_temperature`` (default: T), and q_α(y) the hard
+    label smoothed with α = ``eps`` (0: one-hot).
 
     No T² factor. Hinton et al. (2015) multiply the soft term by T² so that its gradient, which
     scales like 1/T when the student is softened by T, keeps its size next to the hard term. The

@@ -1,4 +1,4 @@
-"""Calibration and accuracy metrics for classifiers: ECE, reliability tables, Brier, NLL, temperature.
+r"""Calibration and accuracy metrics for classifiers: ECE, reliability tables, Brier, NLL, temperature.
 
 Everything takes **probabilities** ``(N, K)`` (rows on the simplex) and integer ``labels`` ``(N,)``,
 as numpy arrays or CPU torch tensors, and computes in float64 numpy; scalars come back as Python
@@ -8,7 +8,9 @@ Definitions (Guo et al. 2017, following Naeini et al. 2015). With confidence c_i
 prediction ŷ_i = argmax_k p_ik, partition the examples into bins B_1..B_M by confidence and write
 acc(B) and conf(B) for the fraction correct and the mean confidence in a bin. Then
 
-    ``ECE = Σ_m (|B_m| / N) · |acc(B_m) − conf(B_m)|``.
+.. math::
+
+   \mathrm{ECE} = \sum_m \frac{|B_m|}{N} \, \bigl| \mathrm{acc}(B_m) - \mathrm{conf}(B_m) \bigr|.
 
 * ``binning="width"`` (the paper's): M equal-width intervals of [0, 1], each open on the left and
   closed on the right, (lo, hi] — exactly the intervals of Guo et al.'s reference code. Empty bins
@@ -18,7 +20,8 @@ acc(B) and conf(B) for the fraction correct and the mean confidence in a bin. Th
   then equally credible; bins are never empty when N ≥ M.
 
 Brier score is the multi-class one of Brier (1950): mean over examples of Σ_k (p_ik − 1[k = y_i])²,
-in [0, 2] (some libraries divide by K; we do not). NLL is −mean log p_{i, y_i} in nats.
+in [0, 2] (some libraries divide by K; we do not). NLL is :math:`-\operatorname{mean}_i \log p_{i, y_i}`
+in nats.
 """
 
 from __future__ import annotations
@@ -212,7 +215,7 @@ class Reliability:
 
 
 def reliability(probs, labels, n_bins: int = 15, binning: str = "width") -> Reliability:
-    """Bin the top-1 confidences (see the module docstring) and return the per-bin table."""
+    """Bin the top-1 confidences (see the top of this page) and return the per-bin table."""
     if binning not in BINNINGS:
         raise ValueError(f"binning must be one of {BINNINGS}, got {binning!r}")
     if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
@@ -360,10 +363,11 @@ def precision_recall(predicted, positive) -> tuple[float, float]:
 # ----------------------------------------------------------------------------- temperature scaling
 
 def fit_temperature(logits, labels, bounds: tuple[float, float] = (0.05, 20.0), tol: float = 1e-10) -> float:
-    """The temperature T > 0 that minimises the NLL of softmax(z / T) on (``logits``, ``labels``).
+    r"""The temperature T > 0 that minimises the NLL of softmax(z / T) on (``logits``, ``labels``).
 
     With β = 1/T the NLL is convex in β (a log-partition function minus a linear term), so its
-    derivative g(β) = mean_i (E_{softmax(β z_i)}[z_i] − z_{i,y_i}) is non-decreasing and the
+    derivative :math:`g(\beta) = \operatorname{mean}_i \bigl( \mathbb{E}_{\operatorname{softmax}(\beta z_i)}[z_i]
+    - z_{i, y_i} \bigr)` is non-decreasing and the
     minimiser is where g changes sign: found by bisection on log β over ``bounds``, which always
     converges. Degenerate inputs:
 

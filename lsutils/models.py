@@ -1,4 +1,5 @@
-"""Models. Each exposes ``features(x)`` (the penultimate activation) and ``classifier`` (the
+"""The networks the book trains (an MLP, the paper's AlexNet-style CIFAR network, CIFAR ResNets).
+Each exposes ``features(x)`` (the penultimate activation) and ``classifier`` (the
 final linear layer, whose weight rows and bias are the "templates" of Müller et al. 2019).
 
 All take images of any channel count and any size ≥ 28 × 28.

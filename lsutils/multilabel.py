@@ -1,10 +1,14 @@
-"""Label smoothing for multi-label (one sigmoid per label) heads, and a common mis-smoothing.
+r"""Label smoothing for multi-label (one sigmoid per label) heads, and a common mis-smoothing.
 
 A multi-label head treats each label as its own two-class problem with target t ∈ {0, 1} and the
 loss ``BCEWithLogitsLoss``, −t·log σ(z) − (1 − t)·log(1 − σ(z)). Smoothing each label with the
 uniform convention for K = 2 mixes (t, 1 − t) with (1/2, 1/2):
 
-    t ↦ t(1 − ε) + ε/2     ("symmetric": 1 ↦ 1 − ε/2, 0 ↦ ε/2).
+.. math::
+
+   t \mapsto t (1 - \varepsilon) + \varepsilon / 2
+
+("symmetric": 1 ↦ 1 − ε/2, 0 ↦ ε/2).
 
 Some code instead writes t ↦ t(1 − ε) + ε ("shifted"): 1 stays 1 and 0 becomes ε, so positives
 are not smoothed at all. Applied to a one-hot vector over K classes the same formula gives a
@@ -60,7 +64,7 @@ def _check_target(target: float) -> float:
 
 
 def optimal_logit(target: float) -> float:
-    """The minimiser log(t/(1 − t)) of the binary cross-entropy with soft target t; ±inf at t = 1, 0."""
+    """The minimiser log(t/(1 − t)) of the binary cross-entropy with soft target t; ±∞ at t = 1, 0."""
     t = _check_target(target)
     if t == 1.0:
         return math.inf

@@ -1,4 +1,4 @@
-"""A cost model for presets: how many FLOPs and seconds a grid of training runs will take.
+"""A cost model for an experiment's settings (its presets): how many FLOPs and seconds a grid of training runs will take.
 
 ``flops_per_image`` counts one forward pass with ``torch.utils.flop_counter.FlopCounterMode``
 (PyTorch's own counter: 2 FLOPs per multiply-accumulate of every matmul and convolution; the

@@ -2,8 +2,8 @@
 
 An experiment's preset names a :class:`Network` (architecture, width, recipe) and builds it with
 :func:`build_network`; the recipes are the paper's (:func:`paper_resnet`, :func:`paper_alexnet`)
-and the book's short cosine recipe (:func:`cosine`), which the CPU presets and the 60-epoch GPU
-runs use. They return ``train.TrainConfig``; ``eps`` and ``seed`` are set per run.
+and the book's short cosine recipe (:func:`cosine`), which the laptop-scale settings and the
+60-epoch ResNet-56 runs use. They return ``train.TrainConfig``; ``eps`` and ``seed`` are set per run.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def build_network(spec: Network, info: data.DatasetInfo) -> nn.Module:
 
 def paper_resnet(epochs: float, augment: bool = True) -> train.TrainConfig:
     """Müller et al.'s ResNet-56 recipe (CIFAR, their Section 2): SGD with Nesterov momentum 0.9,
-    lr 0.1 divided by 10 at 50 % and 75 % of training, weight decay 1e-4, gradient clipping 1.0,
+    lr 0.1 divided by 10 at 50 % and 75 % of training, weight decay 10⁻⁴, gradient clipping 1.0,
     batch 128, random crop and flip (``augment=False``: neither, e.g. so that a teacher's logits
     on its training set are computed once). Only the length changes between presets."""
     extra = {"crop_padding": 2, "flip": True} if augment else {}
@@ -66,9 +66,10 @@ def paper_alexnet(epochs: float) -> train.TrainConfig:
 
 def cosine(epochs: float, lr: float, weight_decay: float = 5e-4, **extra) -> train.TrainConfig:
     """The book's short recipe: SGD (momentum 0.9), batch 128, a cosine schedule from ``lr``,
-    weight decay 5e-4, no clipping; ``extra`` are further ``TrainConfig`` fields (augmentation).
-    It reaches the terminal phase within minutes a run on a CPU (measured: ResNet-8 at width 8
-    fits 5 000 images in 40 epochs; an MLP 784-512-512 fits 10 000 in 30 at lr 0.05), and with lr
-    0.1 and weight decay 1e-4 trains the GPU presets' ResNet-56 in 60 epochs."""
+    weight decay 5 × 10⁻⁴, no clipping; ``extra`` are further ``TrainConfig`` fields
+    (augmentation). On a laptop, a run with it reaches the terminal phase (the training set fitted)
+    within minutes (measured: ResNet-8 at width 8 fits 5 000 images in 40 epochs; an MLP
+    784-512-512 fits 10 000 in 30 at lr 0.05), and with lr 0.1 and weight decay 10⁻⁴ it trains
+    ResNet-56 in 60 epochs."""
     return train.TrainConfig(epochs=epochs, batch_size=128, lr=lr, weight_decay=weight_decay, schedule="cosine",
                              **extra)

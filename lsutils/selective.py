@@ -1,10 +1,12 @@
-"""Selective classification: accept the most confident predictions, measure the risk of those.
+r"""Selective classification: accept the most confident predictions, measure the risk of those.
 
 Sort the N test predictions by a confidence score s, highest first. At coverage c = i/N the
 classifier answers the top i and abstains on the rest; its *selective risk* is the error rate
 among the answered,
 
-    risk(i/N) = (1/i) Σ_{j ≤ i} 1[prediction j wrong].
+.. math::
+
+   \mathrm{risk}(i/N) = \frac{1}{i} \sum_{j \le i} \mathbf{1}[\text{prediction } j \text{ wrong}].
 
 Tied scores have no order: over the ``t`` members of a tie block every order is equally likely,
 so the expected number of errors after taking ``m`` of them is m·(errors in block)/t — the

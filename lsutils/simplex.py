@@ -68,7 +68,7 @@ def minimise_over_simplex(
     ``objective`` maps a (1, K) float64 logit tensor to a scalar. Every point of the open
     simplex is a softmax, so this minimises over the interior of the simplex. L-BFGS with a
     strong-Wolfe line search in float64, started from ``init_logits`` (zeros by default, the
-    uniform distribution): deterministic, and accurate to about 1e-8 for the smooth objectives
+    uniform distribution): deterministic, and accurate to about 10⁻⁸ for the smooth objectives
     of the theory chapters.
     """
     k = check_num_classes(num_classes)

@@ -1,10 +1,15 @@
-"""Paired-seed statistics: the interval of a mean difference and the verdicts read from it.
+r"""Paired-seed statistics: the interval of a mean difference and the verdicts read from it.
 
 The book runs a control and a treatment with the same seeds, so its comparisons are paired:
 for seeds s = 1..n the differences d_s = b_s − a_s (treatment − control) are what vary, and
 the claim under test is read off the Student-t confidence interval of their mean,
 
-    d̄ ± t_{1−α/2, n−1} · s_d / √n,   s_d the sample (n − 1) standard deviation of the d_s.
+.. math::
+
+   \bar d \pm t_{1-a/2,\, n-1} \, s_d / \sqrt{n},
+
+with a = 1 − the confidence level and :math:`s_d` the sample (n − 1) standard deviation of the
+:math:`d_s`.
 
 ``paired_difference`` builds that interval; ``judge_effect``, ``judge_equivalence`` and
 ``judge_harm`` turn it into one of ``VERDICTS`` for the three kinds of claim the chapters
@@ -142,7 +147,8 @@ def t_quantile(p: float, df: float) -> float:
 # ----------------------------------------------------------------------------- intervals
 
 def min_detectable(sd: float, n: int, confidence: float = 0.95) -> float:
-    """Half-width t_{1−α/2, n−1} · sd / √n of the paired interval, α = 1 − ``confidence``.
+    r"""Half-width :math:`t_{1-a/2,\, n-1} \, \mathrm{sd} / \sqrt{n}` of the paired interval,
+    a = 1 − ``confidence``.
 
     With differences of standard deviation ``sd`` over ``n`` seeds, a mean difference smaller
     than this cannot exclude 0, so it is the smallest effect the design can resolve.
@@ -156,11 +162,13 @@ def min_detectable(sd: float, n: int, confidence: float = 0.95) -> float:
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> dict:
-    """Student-t interval of the mean paired difference d_s = b_s − a_s over n seeds.
+    r"""Student-t interval of the mean paired difference d_s = b_s − a_s over n seeds.
 
-    Returns {"n", "mean": d̄, "sd": s_d (n − 1 denominator), "half_width": t_{1−α/2, n−1}·s_d/√n,
-    "low": d̄ − half_width, "high": d̄ + half_width, "confidence"}. ``a`` and ``b`` hold one
-    value per seed in the same seed order (lists, tuples, 1-D arrays or tensors), n ≥ 2.
+    Returns a dict: ``"n"``; ``"mean"``, d̄; ``"sd"``, :math:`s_d` (n − 1 denominator);
+    ``"half_width"``, :math:`t_{1-a/2,\, n-1} \, s_d / \sqrt{n}` with a = 1 − ``confidence``;
+    ``"low"``, d̄ − half_width; ``"high"``, d̄ + half_width; and ``"confidence"``. ``a`` and
+    ``b`` hold one value per seed in the same seed order (lists, tuples, 1-D arrays or
+    tensors), n ≥ 2.
     """
     xs, ys = _values(a, "a"), _values(b, "b")
     if len(xs) != len(ys):
@@ -192,8 +200,8 @@ def _summary(diff: dict) -> tuple[int, float, float]:
 
 
 def at_confidence(diff: dict, confidence: float) -> dict:
-    """The same paired interval (same n, d̄, s_d) at another confidence:
-    d̄ ± t_{1−α/2, n−1} · s_d / √n with α = 1 − ``confidence``."""
+    r"""The same paired interval (same n, d̄, s_d) at another confidence:
+    :math:`\bar d \pm t_{1-a/2,\, n-1} \, s_d / \sqrt{n}` with a = 1 − ``confidence``."""
     n, mean, sd = _summary(diff)
     return _paired_interval(n, mean, sd, _check_confidence(confidence))
 
@@ -216,7 +224,7 @@ def judge_effect(diff: dict, expected_sign: int) -> str:
 
 
 def judge_equivalence(diff: dict, margin: float) -> str:
-    """Verdict on "no difference beyond ±``margin``" (two one-sided tests read off the interval).
+    """Verdict on "no difference beyond ± ``margin``" (two one-sided tests read off the interval).
 
     "reproduced" if −margin ≤ low and high ≤ margin (the interval lies inside the band),
     "refuted" if low > margin or high < −margin (it lies wholly outside), else "not resolved".
@@ -329,14 +337,18 @@ def p_value(diff: dict, kind: str, margin: float | None = None) -> float:
 
 
 def holm_levels(p_values: Sequence[float], alpha: float = ALPHA) -> list[float]:
-    """Holm's (1979) step-down levels, one per p-value, in the order given.
+    r"""Holm's (1979) step-down levels, one per p-value, in the order given.
 
     Sort the m p-values ascending, p₍₁₎ ≤ … ≤ p₍ₘ₎ (ties in the order given). The claim ranked i
     is tested at α/(m − i + 1) as long as every claim ranked before it was rejected; at the first
     non-rejection, rank k, the procedure stops, and every later claim keeps the level α/(m − k + 1),
     at which it is not rejected either (its p ≥ p₍ₖ₎ > α/(m − k + 1)):
 
-        level₍ᵢ₎ = α / (m − min(i, k) + 1),   reject₍ᵢ₎ ⇔ p₍ᵢ₎ ≤ level₍ᵢ₎ ⇔ i < k.
+    .. math::
+
+       \text{level}_{(i)} = \frac{\alpha}{m - \min(i, k) + 1},
+
+       \text{reject}_{(i)} \iff p_{(i)} \le \text{level}_{(i)} \iff i < k.
 
     This controls the family-wise error rate at α for any dependence between the tests.
     """

@@ -41,8 +41,8 @@ def binary_task(images: torch.Tensor, labels: torch.Tensor, positive_classes: Se
 
 
 def balanced_class_weights(labels: torch.Tensor, num_classes: int) -> tuple[float, ...]:
-    """w_k = N / (K·n_k) (scikit-learn's "balanced"): every class then carries the same total
-    weight N/K, and Σ_i w_{y_i} = N. Raises ``ValueError`` if a class is absent."""
+    r"""w_k = N / (K·n_k) (scikit-learn's "balanced"): every class then carries the same total
+    weight N/K, and :math:`\sum_i w_{y_i} = N`. Raises ``ValueError`` if a class is absent."""
     k = check_num_classes(num_classes)
     counts = torch.bincount(check_labels(labels, k), minlength=k)
     if (counts == 0).any():

@@ -148,11 +148,11 @@ def unsmooth(probs: torch.Tensor, num_classes: int, eps: float, *, clip: bool = 
 
 
 def torch_weighted_optimum(class_weight, label: int, eps: float) -> list[float]:
-    """The minimiser over the simplex of ``F.cross_entropy(z, y, weight=w, label_smoothing=ε)`` for
+    r"""The minimiser over the simplex of ``F.cross_entropy(z, y, weight=w, label_smoothing=ε)`` for
     one example of class y: p*_k = c_k / Σ_j c_j with c_k = (1 − ε)·w_y·[k = y] + (ε/K)·w_k.
 
     PyTorch's per-example loss is (1 − ε)·w_y·(−log p_y) + (ε/K)·Σ_k w_k·(−log p_k) (the mean
-    divides by Σ_i w_{y_i}, a constant that does not move the optimum), and −Σ_k c_k log p_k is
+    divides by :math:`\sum_i w_{y_i}`, a constant that does not move the optimum), and −Σ_k c_k log p_k is
     minimised at p ∝ c (Gibbs). The smoothing mass reaching class k is scaled by w_k, the weight
     of the class that *receives* it: with a rare class weighted up, every example of a frequent
     class is pulled towards the rare one. Per-example weighting (``smoothed_cross_entropy`` with

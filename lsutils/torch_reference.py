@@ -1,4 +1,4 @@
-"""What ``torch.nn.functional.cross_entropy`` computes, written out term by term.
+r"""What ``torch.nn.functional.cross_entropy`` computes, written out term by term.
 
 ``reference_cross_entropy`` mirrors the signature of ``F.cross_entropy`` for logits of shape
 (N, K) and spells out the formula PyTorch applies, so that a chapter can state it and a test
@@ -6,18 +6,22 @@ can hold it to PyTorch. With class-index targets y_i, class weights w (all ones 
 ``weight`` is None), smoothing ε and the uniform smoothed target
 q_i = (1 − ε)·onehot(y_i) + ε/K, the loss of row i is
 
-    ℓ_i = (1 − ε)·w_{y_i}·(−log p_{i,y_i}) + (ε/K)·Σ_k w_k·(−log p_{ik})  =  −Σ_k w_k q_{ik} log p_{ik}.
+.. math::
+
+   \ell_i = (1 - \varepsilon)\, w_{y_i} \, (-\log p_{i, y_i})
+   + \frac{\varepsilon}{K} \sum_k w_k \, (-\log p_{ik})
+   = -\sum_k w_k \, q_{ik} \log p_{ik}.
 
 Each class term carries the weight *of that class*, not the weight of the row's label. Rows
 whose label equals ``ignore_index`` contribute 0 to both terms. The reductions are
 
 * ``"none"``: the vector ℓ (0 at ignored rows);
 * ``"sum"``:  Σ_i ℓ_i;
-* ``"mean"``: Σ_i ℓ_i / Σ_{i kept} w_{y_i}, the number of kept rows when ``weight`` is None;
+* ``"mean"``: :math:`\sum_i \ell_i \big/ \sum_{i \text{ kept}} w_{y_i}`, the number of kept rows when ``weight`` is None;
   when every row is ignored this is 0/0 = nan.
 
 With probability targets (a floating-point (N, K) tensor t) PyTorch smooths *again*,
-t̃ = (1 − ε)·t + ε/K, computes ℓ_i = −Σ_k w_k t̃_{ik} log p_{ik}, and ``"mean"`` divides by N
+t̃ = (1 − ε)·t + ε/K, computes :math:`\ell_i = -\sum_k w_k \, \tilde t_{ik} \log p_{ik}`, and ``"mean"`` divides by N
 whatever the weights; ``ignore_index`` is not available for probability targets.
 """
 
@@ -44,7 +48,7 @@ def reference_cross_entropy(
     """Return what ``F.cross_entropy(logits, target, ...)`` returns, from the written-out formula.
 
     ``logits``: (N, K). ``target``: (N,) class indices (``ignore_index`` allowed) or (N, K)
-    probabilities. ``weight``: (K,) class weights or None. See the module docstring for the
+    probabilities. ``weight``: (K,) class weights or None. See the top of this page for the
     formula and the reductions.
     """
     if not isinstance(logits, torch.Tensor) or not logits.dtype.is_floating_point or logits.dim() != 2:

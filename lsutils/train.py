@@ -2,8 +2,9 @@
 
 Data live on the device as uint8 tensors; each batch is gathered, augmented (random crop with
 padding, horizontal flip) and normalised as a whole on the device — no DataLoader and no
-per-sample Python in the hot loop. On CUDA it adds bf16 autocast and channels_last, optionally
-``torch.compile``. The same code runs on the CPU, where the same seed gives the same result.
+per-sample Python in the inner loop. On a GPU it adds bf16 autocast and the channels-last memory
+layout, optionally ``torch.compile``. The same code runs on the CPU, where the same seed gives
+the same result.
 """
 
 from __future__ import annotations
@@ -75,37 +76,69 @@ _REAL_FIELDS = (
 class TrainConfig:
     """Everything that defines a training run (frozen, so it can be part of an experiment config)."""
 
-    epochs: float = 10.0                    # passes over the training set; may be fractional
+    #: Passes over the training set; may be fractional.
+    epochs: float = 10.0
+    #: Images per optimiser step (the last partial batch of an epoch is dropped).
     batch_size: int = 128
+    #: The learning rate that ``schedule`` scales over training.
     lr: float = 0.1
+    #: SGD momentum; 0 gives plain SGD.
     momentum: float = 0.9
+    #: Nesterov momentum (when ``momentum`` > 0).
     nesterov: bool = True
+    #: Weight decay (an L2 penalty in SGD), on the parameters ``weight_decay_scope`` names.
     weight_decay: float = 5e-4
-    weight_decay_scope: str = "all"         # "all", or "hidden_dense": Linear layers except the classifier
-    schedule: str = "cosine"                # one of SCHEDULES
-    milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of training where "step" divides lr by 1/gamma
+    #: ``"all"`` (every parameter), or ``"hidden_dense"`` (the Linear layers but the classifier).
+    weight_decay_scope: str = "all"
+    #: The learning-rate schedule, one of ``SCHEDULES`` — ``"constant"``, ``"step"``, ``"cosine"``
+    #: (to zero) or ``"onecycle"`` (a linear rise, then a linear fall to zero).
+    schedule: str = "cosine"
+    #: With ``"step"``, the fractions of training at which the learning rate is multiplied by
+    #: ``gamma``.
+    milestones: tuple[float, ...] = (0.5, 0.75)
+    #: With ``"step"``, the factor applied at each milestone.
     gamma: float = 0.1
-    warmup: float = 0.15                    # "onecycle": fraction of steps spent rising
-    grad_clip: float = 0.0                  # max global gradient norm; 0 turns clipping off
-    eps: float = 0.0                        # label smoothing
+    #: With ``"onecycle"``, the fraction of the steps spent rising.
+    warmup: float = 0.15
+    #: The largest global gradient norm; 0 turns clipping off.
+    grad_clip: float = 0.0
+    #: The label-smoothing ε; a negative ε is negative label smoothing.
+    eps: float = 0.0
+    #: How ε spreads over the classes, ``"uniform"`` (over all K) or ``"others"`` (over the
+    #: K − 1 wrong ones); see ``lsutils.targets``.
     convention: str = "uniform"
     # Added after results were stored: at their defaults they are left out of a config's identity
     # (results._jsonable), so those results stay current.
-    class_weight: tuple[float, ...] = field(default=(), metadata=_NEW)     # one per class; (): unweighted
-    class_weight_smoothing: str = field(default="per_example", metadata=_NEW)  # or "torch": see training_loss
-    confidence_penalty: float = field(default=0.0, metadata=_NEW)         # β of Pereyra et al.: loss − β·H(p)
-    mixup_alpha: float = field(default=0.0, metadata=_NEW)                # λ ~ Beta(α, α) per batch; 0: off
-    crop_padding: int = 0                   # random crop after zero-padding this many pixels per side
-    flip: bool = False                      # random horizontal flip
+    #: One weight per class; ``()`` for unweighted.
+    class_weight: tuple[float, ...] = field(default=(), metadata=_NEW)
+    #: How class weights meet smoothing, ``"per_example"`` or ``"torch"`` (see
+    #: :func:`training_loss`).
+    class_weight_smoothing: str = field(default="per_example", metadata=_NEW)
+    #: The confidence penalty β of Pereyra et al. (2017), which subtracts β times the prediction's
+    #: entropy H(p) from the loss.
+    confidence_penalty: float = field(default=0.0, metadata=_NEW)
+    #: Mixup's α; each batch mixes with λ ~ Beta(α, α), and 0 turns mixup off.
+    mixup_alpha: float = field(default=0.0, metadata=_NEW)
+    #: Random crop after zero-padding this many pixels on each side (0 for no crop).
+    crop_padding: int = 0
+    #: Random horizontal flip.
+    flip: bool = False
+    #: The seed of the run's initial weights and batch order.
     seed: int = 0
-    eval_every: int = 0                     # steps between hook calls; 0: only at the end
-    distill_temperature: float = 1.0        # teacher temperature T (with a teacher)
-    distill_beta: float = 1.0               # weight of the teacher term (with a teacher)
-    bf16: bool = True                       # CUDA only
-    # bf16 autocast on the CPU as well (AMX/AVX-512 BF16 make a dense layer ≈ 2–3× faster there);
-    # evaluation (predict_logits) stays in float32 on the CPU either way.
+    #: Steps between calls of the hooks (0 for only at the end).
+    eval_every: int = 0
+    #: The teacher's temperature T (with a teacher).
+    distill_temperature: float = 1.0
+    #: The weight of the teacher's term (with a teacher).
+    distill_beta: float = 1.0
+    #: bf16 autocast, on a GPU only.
+    bf16: bool = True
+    #: bf16 autocast on the CPU as well (AMX/AVX-512 BF16 make a dense layer about 2–3× faster
+    #: there); evaluation (``predict_logits``) stays in float32 on the CPU either way.
     cpu_bf16: bool = field(default=False, metadata=_NEW)
-    channels_last: bool = True              # CUDA only
+    #: Channels-last memory layout, on a GPU only.
+    channels_last: bool = True
+    #: Compile the model with ``torch.compile``.
     compile: bool = False
 
     def __post_init__(self):
@@ -144,6 +177,10 @@ class TrainConfig:
 
 @dataclass
 class History:
+    """What :func:`train` records of a run: the training loss and learning rate every
+    ``HISTORY_EVERY`` steps (``step``, ``loss``, ``lr``), the hooks' outputs (``evals``, one dict
+    per call, with its ``step``) and the training throughput in images per second."""
+
     step: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
@@ -265,16 +302,17 @@ def _batch_input(x: torch.Tensor, device: torch.device, cfg: TrainConfig) -> tor
 
 def training_loss(logits: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
                   class_weight: torch.Tensor | None = None) -> torch.Tensor:
-    """The mean training loss of ``cfg`` without a teacher:
-    ``Σ_i w_{y_i} ℓ_i / Σ_i w_{y_i}`` with ℓ_i the smoothed cross-entropy (ε, convention), minus
-    ``cfg.confidence_penalty``·mean_i H(p_i). ``class_weight`` (K,) on the logits' device, or None
+    r"""The mean training loss of ``cfg`` without a teacher:
+    :math:`\sum_i w_{y_i} \ell_i / \sum_i w_{y_i}` with :math:`\ell_i` the smoothed
+    cross-entropy (ε, convention), minus ``cfg.confidence_penalty`` times the mean entropy
+    :math:`H(p_i)` of the predictions. ``class_weight`` (K,) on the logits' device, or None
     (all w = 1; ``cfg.class_weight`` is only the frozen record of it). Only shapes and dtypes are
-    checked here (no host sync per step); label values are checked once by ``train``.
+    checked here (so the check costs nothing per step); label values are checked once by ``train``.
 
-    With weights, ``cfg.class_weight_smoothing`` decides what ℓ_i is weighted by:
-    ``"per_example"`` multiplies example i's whole smoothed loss by w_{y_i};
+    With weights, ``cfg.class_weight_smoothing`` decides what :math:`\ell_i` is weighted by:
+    ``"per_example"`` multiplies example i's whole smoothed loss by :math:`w_{y_i}`;
     ``"torch"`` is ``F.cross_entropy(weight=w, label_smoothing=ε)``, whose smoothing term weighs
-    log p_k by w_k (``theory.torch_weighted_optimum``). Both agree at ε = 0.
+    :math:`\log p_k` by :math:`w_k` (``theory.torch_weighted_optimum``). Both agree at ε = 0.
     """
     if logits.dim() != 2 or not logits.dtype.is_floating_point:
         raise ValueError(f"logits must be a floating-point (N, K) tensor, got {logits.dtype} {tuple(logits.shape)}")

@@ -1,16 +1,24 @@
-"""The unconstrained-features model (UFM) with label smoothing, in closed form and numerically.
+r"""The unconstrained-features model (UFM) with label smoothing, in closed form and numerically.
 
 The UFM treats the N = Kn penultimate features h_i as free parameters next to the last layer
-(W ∈ R^{K×d}, b ∈ R^K) and minimises
+(:math:`W \in \mathbb{R}^{K \times d}`, :math:`b \in \mathbb{R}^K`) and minimises
 
-    L(W, H, b) = (1/N) Σ_i H(q_i, softmax(W h_i + b)) + (λ_W/2)‖W‖² + (λ_H/2) Σ_i ‖h_i‖² + (λ_b/2)‖b‖²,
+.. math::
 
-q_i = (1 − ε) e_{y_i} + ε/K (uniform convention). ``closed_form`` gives its minimiser (the
+   L(W, H, b) = \frac{1}{N} \sum_i H\bigl(q_i, \operatorname{softmax}(W h_i + b)\bigr)
+   + \frac{\lambda_W}{2} \lVert W \rVert^2 + \frac{\lambda_H}{2} \sum_i \lVert h_i \rVert^2
+   + \frac{\lambda_b}{2} \lVert b \rVert^2,
+
+:math:`q_i = (1 - \varepsilon)\, e_{y_i} + \varepsilon / K` (uniform convention). ``closed_form`` gives its minimiser (the
 chapter proves stationarity; ``fit`` checks global optimality numerically from random starts):
-b = 0, every h of class k equal to μ_k = s·w_k with s = √(λ_W / (n λ_H)), {w_k} a simplex
+b = 0, every h of class k equal to μ_k = s·w_k with s = √(λ_W / (n λ_H)), the w_k a simplex
 equiangular tight frame, and with a = ε/K + √(n λ_W λ_H) every wrong class gets probability a,
 
-    margin z_y − z_j = log((1 − (K − 1) a) / a),   ‖w_k‖² = ((K − 1)/K) · margin · √(n λ_H / λ_W),
+.. math::
+
+   \text{margin} = z_y - z_j = \log \frac{1 - (K - 1)\, a}{a},
+
+   \lVert w_k \rVert^2 = \frac{K - 1}{K} \cdot \text{margin} \cdot \sqrt{n \lambda_H / \lambda_W},
 
 non-trivial (margin > 0) only when ε + K √(n λ_W λ_H) < 1.
 """
@@ -88,7 +96,7 @@ def minimiser(num_classes: int, n_per_class: int, dim: int, eps: float, lambda_w
 
 def objective(w: torch.Tensor, h: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, eps: float,
               lambda_w: float, lambda_h: float, lambda_b: float) -> torch.Tensor:
-    """L(W, H, b) of the module docstring (mean smoothed cross-entropy plus the three penalties)."""
+    """L(W, H, b) at the top of this page (mean smoothed cross-entropy plus the three penalties)."""
     _check(w.shape[0], 1, eps)
     for name, v in (("lambda_w", lambda_w), ("lambda_h", lambda_h), ("lambda_b", lambda_b)):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (0 <= v < math.inf):

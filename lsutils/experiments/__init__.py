@@ -1,7 +1,8 @@
 """The book's experiments. Each module of this package declares its own (``results.declare``);
 importing the package imports every module, so every experiment is declared, and lists them in
 the order of the pages that show them in the book's table of contents. Nothing else lists them:
-the claim tables, the GPU runner's order and the site tests all read :data:`EXPERIMENTS`."""
+the claim tables, the order in which experiments are run and the book's tests all read
+:data:`EXPERIMENTS`."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ def _book_order(exp: results.Experiment) -> tuple[int, str]:
 
 
 EXPERIMENTS: tuple[results.Experiment, ...] = tuple(sorted(results.REGISTRY.values(), key=_book_order))
-"""Every experiment of the book, in the order of its pages."""
+"""Every experiment of the book, in the order of its pages.
+
+:meta hide-value:
+"""
 
 
 def in_part(part: str) -> tuple[results.Experiment, ...]:
