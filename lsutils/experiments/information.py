@@ -332,7 +332,7 @@ def fit_panel(data_: dict, config: dict) -> dict:
             mean, lo, hi = band([[100 * p[key] for p in r["curve"]] for r in mine])
             series.append({"x": x, "y": mean, "lo": lo, "hi": hi, "label": f"α = {alpha:g}, {what}",
                            "color": color, "ls": ls, "marker": ""})
-    return {"title": "the pool's accuracy", "xlabel": "epoch", "ylabel": "accuracy (%)", "series": series,
+    return {"title": "accuracy on the pool", "xlabel": "epoch", "ylabel": "accuracy (%)", "series": series,
             "hlines": [(100 * config["gates"]["pool_accuracy"], "gate", "--")], "legend_loc": "lower right"}
 
 
