@@ -403,7 +403,8 @@ UNJUDGED = ("premise not met", "not testable here")
 
 def claims_admonition(title: str, claims: Sequence[dict], body: str = "", digits: int = 2) -> str:
     """One verdict box for a claim judged in several settings (networks, α, data sets): the
-    ``combined_verdict`` in the title, then one line per setting with its measure, the two arms,
+    ``combined_verdict`` in the title, then one line per setting with its measure, the two arms
+    (or, for a claim with a ``reference``, the one arm and the value the claim names),
     the paired interval at the confidence its verdict is read at (``claim_interval``) and its own
     verdict — with what its 95 % interval alone would say where Holm's correction changed it
     (labelled by network, and by claim where one network carries several)."""
@@ -424,7 +425,10 @@ def claims_admonition(title: str, claims: Sequence[dict], body: str = "", digits
         d = claim_decimals(c, digits)
         sep = ": " if c["measure"][-1:].isdigit() else " "   # 'NC1 ≤ 1: 12.8 → 8.8', not '1 12.8'
         said = outcome(c["verdict"])   # bold on the verdict, not on its qualification
-        lines.append(f"- {label}: {c['measure']}{sep}{fmt_number(c['hard'], d)} → {fmt_number(c['smoothed'], d)}"
-                     f"{diff}: **{said}**{c['verdict'][len(said):]}{alone}{note}")
+        if "reference" in c:   # one arm against a fixed value the claim names, not a hard-target run
+            arms = f"{fmt_number(c['smoothed'], d)} (the claim: {fmt_number(c['reference'], d)})"
+        else:
+            arms = f"{fmt_number(c['hard'], d)} → {fmt_number(c['smoothed'], d)}"
+        lines.append(f"- {label}: {c['measure']}{sep}{arms}{diff}: **{said}**{c['verdict'][len(said):]}{alone}{note}")
     verdict = combined_verdict([c["verdict"] for c in claims])
     return verdict_admonition(title, verdict, (body.strip() + "\n\n" if body.strip() else "") + "\n".join(lines))

@@ -134,6 +134,14 @@ def test_claims_admonition_combines_and_lists_every_setting():
     assert "- b: m 1.00 → 1.00: **not testable here** (why)" in text and "Body." in text
 
 
+def test_claims_admonition_shows_a_one_arm_claim_against_the_value_it_names():
+    diff = {"mean": 0.7, "low": 0.6, "high": 0.8}
+    claim = {"arch": "a", "measure": "nats", "hard": 0.0, "smoothed": 0.7, "reference": 0.0, "diff": diff,
+             "verdict": "refuted"}
+    text = report.claims_admonition("Claim", [claim])
+    assert "- a: nats 0.70 (the claim: 0.00), Δ +0.70" in text and "→" not in text
+
+
 def test_show_table_is_md_table_for_a_notebook():
     from lsutils.report import md_table, show_table
 

@@ -288,6 +288,7 @@ def claims(data_: dict, config: dict) -> list[dict]:
         out.append({"key": key, "source": "Figure 6", "claim": statement, "arch": pick(config, "network.arch"),
                     "measure": "nats", "hard": mean_or_nan(a), "smoothed": mean_or_nan(b), "diff": diff, "verdict": verdict,
                     "premise": prem, "kind": kind, "departure": departure(config),
+                    **({"reference": 0.0} if control is None else {}),
                     **({"margin": g.log2_margin} if kind == "equivalence" else {"expected_sign": -1})})
     return stats.holm_family(out)
 
