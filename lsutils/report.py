@@ -40,7 +40,7 @@ def fmt_number(x: float, decimals: int | None = 2, *, sign: bool = False, scale:
     - ``decimals`` decimals after multiplying by ``scale`` (100 for percentages); an ``int``
       prints as an integer whatever ``decimals`` says, and ``decimals=None`` prints a float
       with as few digits as it needs (an integral float as an integer: "every 2 epochs");
-    - a negative number carries the true minus sign U+2212 ("−0.12"), never a hyphen; with
+    - a negative number carries the true minus sign U+2212 (“−0.12”), never a hyphen; with
       ``sign`` a positive one carries "+" (differences and their intervals);
     - a value that rounds to zero prints as 0 with its decimals and no sign ("0.000", never
       "−0.000" or "+0.000");
@@ -221,11 +221,10 @@ VERDICT_MEANINGS = {
 def verdict_badge(verdict: str) -> str:
     """``verdict`` inside an inline HTML span of its outcome's class (``verdict-badge`` plus
     ``verdict_style``), for a table cell that MyST renders: the same colour key as the verdict
-    boxes. The verdict is bold; a qualifier in brackets after it (the departure that "not seen
-    at this scale" names) is not."""
-    style = verdict_style(verdict)
-    head, sep, rest = verdict.partition(" (")
-    return f'<span class="verdict-badge {style}">**{head}**{sep}{rest}</span>'
+    boxes. The outcome is bold, its qualification ('not seen at this scale (5 source classes)',
+    'partly — holds at the optimum') is not."""
+    said = outcome(verdict)
+    return f'<span class="verdict-badge {verdict_style(verdict)}">**{said}**{verdict[len(said):]}</span>'
 
 
 def interval(diff: dict, digits: int = 2, scale: float = 1.0) -> str:
@@ -303,14 +302,15 @@ def numbered_table(caption: str, name: str, header: Sequence[str], rows: Iterabl
         raise ValueError(f"name must be a non-empty label of letters, digits and '-', got {name!r}")
     if not isinstance(caption, str) or not caption.strip():
         raise ValueError(f"caption must be a non-empty string, got {caption!r}")
-    caption = plain(" ".join(caption.split()))   # the directive's argument is one line
+    # the directive's argument is one line; no-break spaces stay (str.split would take them too)
+    caption = plain(re.sub(r"[ \t\r\n]+", " ", caption).strip())
     fence = "~~~" if "`" in caption else "```"   # a backtick fence cannot carry code in its caption
     return f"{fence}{{table}} {caption}\n:name: {name}\n\n{md_table(header, rows, align)}\n{fence}"
 
 
 def setting_text(value: object) -> str:
     """A config value as a reader reads it: numbers in the book's style (``fmt_number``, as few
-    digits as they need), tuples as comma-separated lists ("—" when empty), booleans as yes/no,
+    digits as they need), tuples as comma-separated lists (“—” when empty), booleans as yes/no,
     internal names in plain words (``plain``: 'fashion_mnist' → 'Fashion-MNIST')."""
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -359,8 +359,8 @@ def claim_rows(claims: Iterable[dict], digits: int = 2) -> list[list[str]]:
     return rows
 
 
-CLAIM_HEADER = ("claim — measure", "network", "α = 0", "α = 0.1", "Δ [interval] at its Holm confidence",
-                "verdict")
+CLAIM_HEADER = ("claim — measure", "network", f"α{NBSP}={NBSP}0", f"α{NBSP}={NBSP}0.1",
+                "Δ [interval] at its Holm confidence", "verdict")
 
 
 def combined_verdict(verdicts: Sequence[str]) -> str:
