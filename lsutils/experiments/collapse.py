@@ -209,7 +209,7 @@ def margin_rows(data_: dict, config: dict, ufm_margin) -> list[list[str]]:
 
 
 MARGIN_HEADER = ("α", "NC1", "NC2", "NC3", "margin: true logit − mean of the others",
-                 "UFM margin, λ → 0")
+                 "UFM margin, λ\u00a0→\u00a00")
 
 
 EXPERIMENT = declare(
