@@ -414,6 +414,7 @@ def claims_admonition(title: str, claims: Sequence[dict], body: str = "", digits
     labels = [c["arch"] for c in claims]
     if len(set(labels)) < len(labels):   # one network, several claims: the claim tells the lines apart
         labels = [f"{c['arch']}, {c['claim']}" for c in claims]
+    verdict = combined_verdict([c["verdict"] for c in claims])
     lines = []
     for c, label in zip(claims, labels):
         diff = f", Δ {claim_interval(c, digits)}" if c.get("diff") else ""
@@ -425,10 +426,11 @@ def claims_admonition(title: str, claims: Sequence[dict], body: str = "", digits
         d = claim_decimals(c, digits)
         sep = ": " if c["measure"][-1:].isdigit() else " "   # 'NC1 ≤ 1: 12.8 → 8.8', not '1 12.8'
         said = outcome(c["verdict"])   # bold on the verdict, not on its qualification
+        # the title already says the qualification where this line's verdict is the box's
+        qualification = "" if c["verdict"] == verdict else c["verdict"][len(said):]
         if "reference" in c:   # one arm against a fixed value the claim names, not a hard-target run
             arms = f"{fmt_number(c['smoothed'], d)} (the claim: {fmt_number(c['reference'], d)})"
         else:
             arms = f"{fmt_number(c['hard'], d)} → {fmt_number(c['smoothed'], d)}"
-        lines.append(f"- {label}: {c['measure']}{sep}{arms}{diff}: **{said}**{c['verdict'][len(said):]}{alone}{note}")
-    verdict = combined_verdict([c["verdict"] for c in claims])
+        lines.append(f"- {label}: {c['measure']}{sep}{arms}{diff}: **{said}**{qualification}{alone}{note}")
     return verdict_admonition(title, verdict, (body.strip() + "\n\n" if body.strip() else "") + "\n".join(lines))

@@ -232,3 +232,14 @@ def test_config_table_reads_the_declared_config():
         report.config_table(Cfg(), {"train.lr2": "lr"}, "c", "tbl-x")
     with pytest.raises(ValueError, match="value"):
         report.setting_text({"a": 1})
+
+
+def test_claims_admonition_says_a_qualification_once():
+    """The box's title carries the departure; a line whose verdict is the box's does not repeat it."""
+    diff = {"mean": 0.7, "low": 0.6, "high": 0.8}
+    v = "not seen at this scale (a small pool)"
+    base = {"measure": "nats", "hard": 1.0, "smoothed": 1.7, "diff": diff, "verdict": v}
+    same = report.claims_admonition("Claim", [{**base, "arch": "a"}, {**base, "arch": "b"}])
+    assert same.count("a small pool") == 1 and "- a: nats" in same and ": **not seen at this scale**" in same
+    mixed = report.claims_admonition("Claim", [{**base, "arch": "a"}, {**base, "arch": "b", "verdict": "refuted"}])
+    assert "**not seen at this scale** (a small pool)" in mixed
