@@ -353,7 +353,7 @@ def nc1(features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> float
     never formed: with the SVD of the K × d matrix M of centred class means, M = U S Vᵀ, Σ_B =
     V (S²/K) Vᵀ, so NC1 = Σ_i ‖W v_i‖² / (N s_i²) over the kept singular pairs, W the N × d
     within-class deviations — O(N d K) instead of the O(N d² + d³) of Σ_W and ``pinv`` (at d =
-    1024 and N = 5 000, about 100× less work; the tests compare both routes).
+    1024 and N = 5 000, about 100× less work; the tests compare both routes).
 
     The raw penultimate features are used (no 1 appended: a constant coordinate changes neither
     Σ_W nor Σ_B). NC1 is invariant to translations, rotations and scalings of the features; it
@@ -397,7 +397,7 @@ def nc2_templates(weight: torch.Tensor) -> dict[str, float]:
        \text{equiangular} = \operatorname{mean}_{k \ne k'}
        \Bigl| \cos(w_k, w_{k'}) + \frac{1}{K - 1} \Bigr|,
 
-       \text{angle\_std} = \operatorname{std}_{k \ne k'} \cos(w_k, w_{k'}).
+       \mathrm{angle\_std} = \operatorname{std}_{k \ne k'} \cos(w_k, w_{k'}).
 
     The rows are used **as they are**, neither centred
     nor augmented with the bias, following Papyan, Han & Donoho (2020), whose NC2 for W asks

@@ -176,7 +176,8 @@ def classifier_weights(model: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def build(arch: str, image_shape: tuple[int, int, int], num_classes: int, **kwargs) -> nn.Module:
-    """A model by name — "mlp", "alexnet", "resnet<depth>" (e.g. "resnet20") — for (C, H, W) images."""
+    """A model by name — ``"mlp"``, ``"alexnet"``, ``"resnet<depth>"`` (e.g. ``"resnet20"``) — for
+    (C, H, W) images."""
     c, h, w = image_shape
     if arch == "mlp":
         return mlp(image_shape, num_classes, **kwargs)

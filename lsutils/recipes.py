@@ -68,8 +68,8 @@ def cosine(epochs: float, lr: float, weight_decay: float = 5e-4, **extra) -> tra
     """The book's short recipe: SGD (momentum 0.9), batch 128, a cosine schedule from ``lr``,
     weight decay 5 × 10⁻⁴, no clipping; ``extra`` are further ``TrainConfig`` fields
     (augmentation). On a laptop, a run with it reaches the terminal phase (the training set fitted)
-    within minutes (measured: ResNet-8 at width 8 fits 5 000 images in 40 epochs; an MLP
-    784-512-512 fits 10 000 in 30 at lr 0.05), and with lr 0.1 and weight decay 10⁻⁴ it trains
+    within minutes (measured: ResNet-8 at width 8 fits 5 000 images in 40 epochs; an MLP
+    784-512-512 fits 10 000 in 30 at lr 0.05), and with lr 0.1 and weight decay 10⁻⁴ it trains
     ResNet-56 in 60 epochs."""
     return train.TrainConfig(epochs=epochs, batch_size=128, lr=lr, weight_decay=weight_decay, schedule="cosine",
                              **extra)

@@ -982,7 +982,7 @@ def _check_jobs(jobs: int) -> None:
 
 def inspect(name: str, preset: str) -> tuple[str, str]:
     """(state, why) of one preset: state is 'ok', 'missing', 'stale', 'corrupt',
-    'recomputing (n runs)' or 'partial (n runs)'; why is the loader's message ('' when ok)."""
+    'recomputing (n runs)' or 'partial (n runs)'; why is the loader's message (``""`` when ok)."""
     runs = len(list((results_dir() / name / f"{preset}.runs").glob("*.json")))
     if _marker_path(name, preset).exists():
         return f"recomputing ({runs} runs)", "an interrupted --recompute; `run` resumes it"

@@ -63,7 +63,7 @@ def minimise_over_simplex(
     init_logits: torch.Tensor | None = None,
     max_iter: int = 500,
 ) -> torch.Tensor:
-    """Minimise ``objective(logits)`` over logits z ∈ R^K and return p = softmax(z*), shape (K,).
+    """Minimise ``objective(logits)`` over logits :math:`z \\in \\mathbb{R}^K` and return p = softmax(z*), shape (K,).
 
     ``objective`` maps a (1, K) float64 logit tensor to a scalar. Every point of the open
     simplex is a softmax, so this minimises over the interior of the simplex. L-BFGS with a

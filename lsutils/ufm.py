@@ -73,7 +73,7 @@ def closed_form(num_classes: int, n_per_class: int, eps: float, lambda_w: float,
 
 
 def simplex_etf(num_classes: int, dim: int, dtype=torch.float64) -> torch.Tensor:
-    """K unit vectors in R^dim (dim ≥ K − 1) with pairwise inner products −1/(K − 1): (K, dim)."""
+    """K unit vectors of dimension ``dim`` (≥ K − 1) with pairwise inner products −1/(K − 1): (K, dim)."""
     k, _, _ = _check(num_classes, 1, 0.0)
     if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or dim < k - 1:
         raise ValueError(f"dim must be an integer >= num_classes − 1 = {k - 1}, got {dim!r}")
