@@ -272,21 +272,21 @@ def claims(data_: dict, config: dict) -> list[dict]:
     L, L_large = config["copies"], config["copies_large"]
     specs = [
         ("fig6_lower", f"smoothing lowers Î at the end of training (L = {L})", "effect",
-         lambda r: pick(_end(r), "mi"), a0),
+         lambda r: pick(_end(r), "mi"), a0, "Î (nats)"),
         ("fig6_lower_large", f"smoothing lowers Î at the end of training (L = {L_large})", "effect",
-         lambda r: pick(_end(r), "mi_large"), a0),
+         lambda r: pick(_end(r), "mi_large"), a0, "Î (nats)"),
         ("fig6_log2", f"with smoothing Î falls to log 2, the class alone (L = {L_large}, minus its null)",
-         "equivalence", lambda r: excess(_end(r)), None),
+         "equivalence", lambda r: excess(_end(r)), None, "Î − null − log 2 (nats)"),
     ]
     out = []
-    for key, statement, kind, value, control in specs:
+    for key, statement, kind, value, control, measure in specs:
         b_map = _by_seed(runs, a1, value)
         a_map = _by_seed(runs, control, value) if control is not None else {s: 0.0 for s in b_map}
         seeds = sorted(set(a_map) & set(b_map))
         a, b = [a_map[s] for s in seeds], [b_map[s] for s in seeds]
         diff, verdict = stats.judge_paired(a, b, prem["met"], kind, -1, g.log2_margin)
         out.append({"key": key, "source": "Figure 6", "claim": statement, "arch": pick(config, "network.arch"),
-                    "measure": "nats", "hard": mean_or_nan(a), "smoothed": mean_or_nan(b), "diff": diff, "verdict": verdict,
+                    "measure": measure, "hard": mean_or_nan(a), "smoothed": mean_or_nan(b), "diff": diff, "verdict": verdict,
                     "premise": prem, "kind": kind, "departure": departure(config),
                     **({"reference": 0.0} if control is None else {}),
                     **({"margin": g.log2_margin} if kind == "equivalence" else {"expected_sign": -1})})
