@@ -187,7 +187,7 @@ def rc_panels(data_: dict, config: dict) -> list[dict]:
 
 def summary_rows(data_: dict, config: dict) -> list[list[str]]:
     """Per α (mean ± std over seeds): test error, AURC and E-AURC under MSP, risk at 20 %
-    coverage, AURC under the p-norm score, the p chosen."""
+    coverage, AURC under the p-norm score, the p chosen (once where every seed chose the same)."""
     from lsutils.report import mean_std
 
     rows = []
@@ -197,12 +197,12 @@ def summary_rows(data_: dict, config: dict) -> list[list[str]]:
         ps = sorted(r["p"] for r in mine)
         rows.append([f"{alpha:g}", mean_std([100 * (1 - r["accuracy"]["test"]) for r in mine]),
                      m("msp", "aurc"), m("msp", "e_aurc"), m("msp", "risk@0.2"), m("pnorm", "aurc"),
-                     ", ".join(str(p) for p in ps)])
+                     str(ps[0]) if len(set(ps)) == 1 else ", ".join(str(p) for p in ps)])
     return rows
 
 
 SUMMARY_HEADER = ("α", "test error (%)", "AURC, MSP", "E-AURC, MSP", "risk at 20 % coverage, MSP",
-                  "AURC, $p$-norm score", "$p$ (per seed)")
+                  "AURC, $p$-norm score", "$p$ chosen")
 
 
 def logit_rows(data_: dict, config: dict) -> list[list[str]]:
