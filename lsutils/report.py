@@ -120,6 +120,22 @@ def mean_std(values: Iterable[float], digits: int = 2, scale: float = 1.0) -> st
     return f"{fmt_number(s['mean'], digits)}{NBSP}±{NBSP}{fmt_number(s['std'], digits)}"
 
 
+def seed_spread(values: Sequence[float], digits: int = 2, scale: float = 1.0) -> str:
+    """A value over seeds as the book's tables show it: ``mean_std``'s 'mean ± std', but the
+    value alone where every seed gave the same one (no '± 0.00'), and the std with as many more
+    decimals as it needs (up to 6) where at ``digits`` it would read 0."""
+    values = [scale * float(v) for v in values]
+    if not values:
+        raise ValueError("values must hold at least one value per seed, got none")
+    s = summarise(values)
+    if s["min"] == s["max"]:   # one seed, or every seed alike
+        return fmt_number(values[0], digits)
+    d = digits
+    while round(s["std"], d) == 0 and d < 6:
+        d += 1
+    return f"{fmt_number(s['mean'], digits)}{NBSP}±{NBSP}{fmt_number(s['std'], d)}"
+
+
 # The experiments' internal names for networks, data sets and settings, and the words a reader sees.
 PLAIN = ((r"\bresnet(\d+)\b", r"ResNet-\1"), (r"\balexnet\b", "AlexNet"), (r"\bmlp\b", "MLP"),
          (r"\bfashion_mnist\b", "Fashion-MNIST"), (r"\bcifar(\d+)\b", r"CIFAR-\1"),

@@ -175,6 +175,7 @@ CASES = [
     # report
     (report.summarise, lambda: report.summarise([]), "values"),
     (report.mean_std, lambda: report.mean_std([]), "values"),
+    (report.seed_spread, lambda: report.seed_spread([]), "values"),
     (report.fmt_number, lambda: report.fmt_number("0.1"), "x"),
     (report.count_text, lambda: report.count_text(1.5), "n"),
     (report.restyle_numbers, lambda: report.restyle_numbers(0.1), "text"),

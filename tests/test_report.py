@@ -243,3 +243,14 @@ def test_claims_admonition_says_a_qualification_once():
     assert same.count("a small pool") == 1 and "- a: nats" in same and ": **not seen at this scale**" in same
     mixed = report.claims_admonition("Claim", [{**base, "arch": "a"}, {**base, "arch": "b", "verdict": "refuted"}])
     assert "**not seen at this scale** (a small pool)" in mixed
+
+
+def test_seed_spread_never_shows_a_spread_of_zero():
+    """Against mean_std and fmt_number: the same 'mean ± std' where the std shows at ``digits``,
+    the value alone where every seed agrees, and more decimals where the std would read 0."""
+    assert report.seed_spread([1.0, 2.0, 3.0]) == report.mean_std([1.0, 2.0, 3.0]) == "2.00\u00a0±\u00a01.00"
+    assert report.seed_spread([0.913, 0.913, 0.913], 2, 100) == report.fmt_number(91.3, 2) == "91.30"
+    assert report.seed_spread([0.5]) == "0.50"
+    assert report.seed_spread([0.02920, 0.02925, 0.02923], 4) == "0.0292\u00a0±\u00a00.00003"
+    with pytest.raises(ValueError, match="values"):
+        report.seed_spread([])

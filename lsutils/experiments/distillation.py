@@ -544,15 +544,15 @@ def network_rows(runs: list[dict], config: dict) -> list[list[str]]:
     for a in [float(x) for x in config["alphas"]]:
         group = list(select(runs, "teacher", a).values())
         if group:
-            rows.append([f"teacher, α = {a:g}", _name(config["teacher"]), f"{group[0]['parameters']:,}",
-                         f"{group[0]['images']:,}", f"{100 * min(r['train']['accuracy'] for r in group):.2f}",
+            rows.append([f"teacher, α = {a:g}", _name(config["teacher"]), report.count_text(group[0]["parameters"]),
+                         report.count_text(group[0]["images"]), f"{100 * min(r['train']['accuracy'] for r in group):.2f}",
                          f"{mean_or_nan([accuracy(r) for r in group]):.2f}", str(len(group))])
     alone = list(select(runs, "direct", 0.0).values())
     if alone:
-        rows.append(["student alone (α = 0)", _name(config["student"]), f"{alone[0]['parameters']:,}",
-                     f"{alone[0]['images']:,}", f"{100 * min(r['train']['accuracy'] for r in alone):.2f}",
+        rows.append(["student alone (α = 0)", _name(config["student"]), report.count_text(alone[0]["parameters"]),
+                     report.count_text(alone[0]["images"]), f"{100 * min(r['train']['accuracy'] for r in alone):.2f}",
                      f"{mean_or_nan([accuracy(r) for r in alone]):.2f}", str(len(alone))])
-    return [[c.replace(",", report.NBSP) if c[:1].isdigit() else c for c in row] for row in rows]
+    return rows
 
 
 NETWORK_HEADER = ("network", "architecture", "parameters", "training images", "train acc. (%, min)",
